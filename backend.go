@@ -1,0 +1,127 @@
+// Package bankauth is a Vault secrets engine that brokers short-lived access
+// tokens from banks' OAuth-style token endpoints. Credentials live in
+// bankauth/config/<name>; bankauth/token/<name> answers with a valid token,
+// cached while it is good and fetched from the bank when it is not.
+package bankauth
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// Version is the plugin's version, reported to Vault as its RunningVersion.
+// Release builds set it with -ldflags "-X ...bankauth.Version=v1.2.3".
+var Version = "v0.1.0"
+
+// Storage key prefixes.
+const (
+	configPrefix = "config/"
+	tokenPrefix  = "token/"
+)
+
+// Factory returns a configured bankauth backend.
+func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
+	b := newBackend()
+	if err := b.Setup(ctx, conf); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// backend is the bankauth secrets engine. Its in-memory state is a cache of
+// what storage holds, one entry per config name.
+type backend struct {
+	*framework.Backend
+
+	mu      sync.RWMutex
+	entries map[string]*entry
+}
+
+func newBackend() *backend {
+	b := &backend{entries: map[string]*entry{}}
+	b.Backend = &framework.Backend{
+		Help:        strings.TrimSpace(backendHelp),
+		BackendType: logical.TypeLogical,
+		PathsSpecial: &logical.Paths{
+			// Tokens are per cluster: a performance secondary fetches its own
+			// rather than writing into replicated storage.
+			LocalStorage:    []string{tokenPrefix},
+			SealWrapStorage: []string{configPrefix, tokenPrefix},
+		},
+		Paths: framework.PathAppend(
+			pathConfig(b),
+			pathToken(b),
+		),
+		Secrets:        []*framework.Secret{secretToken(b)},
+		Invalidate:     b.invalidate,
+		Clean:          b.clean,
+		RunningVersion: Version,
+	}
+	return b
+}
+
+// HandleRequest accepts oauth_metadata as a JSON object as well as a JSON
+// string: the framework has no field type for "any JSON", so an object sent
+// through the API is re-encoded to the string form the schema declares.
+func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	if v, ok := req.Data[fieldOAuthMetadata]; ok && strings.HasPrefix(req.Path, configPrefix) {
+		if _, isString := v.(string); !isString && v != nil {
+			if enc, err := json.Marshal(v); err == nil {
+				req.Data[fieldOAuthMetadata] = string(enc)
+			}
+		}
+	}
+	return b.Backend.HandleRequest(ctx, req)
+}
+
+// entryFor returns the in-memory entry for a config name, creating it.
+func (b *backend) entryFor(name string) *entry {
+	b.mu.RLock()
+	e := b.entries[name]
+	b.mu.RUnlock()
+	if e != nil {
+		return e
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if e = b.entries[name]; e == nil {
+		e = newEntry()
+		b.entries[name] = e
+	}
+	return e
+}
+
+// invalidate drops cached state when another node changes storage (HA
+// standbys, replication).
+func (b *backend) invalidate(_ context.Context, key string) {
+	switch {
+	case strings.HasPrefix(key, configPrefix):
+		b.entryFor(strings.TrimPrefix(key, configPrefix)).forget()
+	case strings.HasPrefix(key, tokenPrefix):
+		b.entryFor(strings.TrimPrefix(key, tokenPrefix)).token.Store(nil)
+	}
+}
+
+// clean closes idle bank connections when the mount is unloaded.
+func (b *backend) clean(context.Context) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, e := range b.entries {
+		e.forget()
+	}
+}
+
+const backendHelp = `
+The bankauth secrets engine brokers short-lived access tokens from bank token
+endpoints (İşbank, eTranzact, RAKBANK, Acceleration Cloud).
+
+Write a connection's credentials to config/<name> once; they are never shown
+again. Read token/<name> to get a valid access token: it is cached while it
+has enough life left and fetched from the bank when it has not, with a
+non-renewable lease that ends when the token does.
+`

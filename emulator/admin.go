@@ -1,0 +1,81 @@
+package emulator
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// serveAdmin serves the JSON control endpoints under /_emulator/:
+//
+//	GET  /_emulator/stats    {"isbank":{"codes":..,"logins":..,...},...}
+//	POST /_emulator/fail     {"provider","count"(-1 = until cleared; omitted = 1),"status","body","headers":{k:v},"delay_ms"}
+//	POST /_emulator/ttl      {"provider","seconds"}
+//	POST /_emulator/latency  {"provider","ms"}
+//	POST /_emulator/reset
+//	POST /_emulator/clear
+func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
+	op := r.URL.Path[len(AdminPrefix):]
+	want := http.MethodPost
+	if op == "stats" {
+		want = http.MethodGet
+	}
+	if !slices.Contains([]string{"stats", "fail", "ttl", "latency", "reset", "clear"}, op) {
+		http.NotFound(w, r)
+		return
+	}
+	if r.Method != want {
+		w.Header().Set("Allow", want)
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "use " + want})
+		return
+	}
+	var req struct {
+		Provider string            `json:"provider"`
+		Count    *int              `json:"count"`
+		Status   int               `json:"status"`
+		Body     string            `json:"body"`
+		Headers  map[string]string `json:"headers"`
+		DelayMS  int64             `json:"delay_ms"`
+		Seconds  float64           `json:"seconds"`
+		MS       int64             `json:"ms"`
+	}
+	if op == "fail" || op == "ttl" || op == "latency" {
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(&req); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed JSON body"})
+			return
+		}
+		if !slices.Contains(Providers, req.Provider) {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"error": "unknown provider", "providers": Providers})
+			return
+		}
+	}
+	switch op {
+	case "stats":
+		out := map[string]Stats{}
+		for _, p := range Providers {
+			out[p] = s.Stats(p)
+		}
+		writeJSON(w, http.StatusOK, out)
+		return
+	case "fail":
+		n := 1
+		if req.Count != nil {
+			n = *req.Count
+		}
+		f := Failure{Status: req.Status, Body: req.Body, Delay: time.Duration(req.DelayMS) * time.Millisecond, Header: http.Header{}}
+		for k, v := range req.Headers {
+			f.Header.Set(k, v)
+		}
+		s.FailNext(req.Provider, n, f)
+	case "ttl":
+		s.SetTTL(req.Provider, time.Duration(req.Seconds*float64(time.Second)))
+	case "latency":
+		s.SetLatency(req.Provider, time.Duration(req.MS)*time.Millisecond)
+	case "reset":
+		s.Reset()
+	case "clear":
+		s.ClearFailures()
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+}

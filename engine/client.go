@@ -1,0 +1,188 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-cleanhttp"
+	"github.com/hashicorp/go-hclog"
+)
+
+// MaxBodySize caps how much of a bank's answer is read.
+const MaxBodySize = 1 << 20
+
+// Client fetches tokens for one config. It is safe for concurrent use and
+// keeps its connections alive between fetches.
+type Client struct {
+	cfg      *Config
+	provider Provider
+	http     *http.Client
+	baseURL  string
+	secrets  []string
+	logger   hclog.Logger
+	now      func() time.Time
+}
+
+// NewClient builds a Client for a valid config. The logger may be nil.
+func NewClient(cfg *Config, logger hclog.Logger) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	p, _ := Lookup(cfg.Provider)
+	transport := cleanhttp.DefaultPooledTransport()
+	transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	transport.ResponseHeaderTimeout = cfg.EffectiveTimeout()
+	if cfg.CACert != "" {
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		pool.AppendCertsFromPEM([]byte(cfg.CACert))
+		transport.TLSClientConfig.RootCAs = pool
+	}
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	return &Client{
+		cfg:      cfg,
+		provider: p,
+		http: &http.Client{
+			Transport: transport,
+			Timeout:   cfg.EffectiveTimeout(),
+			// Never follow redirects: the credential headers would travel along.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		baseURL: strings.TrimRight(cfg.EffectiveBaseURL(), "/"),
+		secrets: cfg.SecretValues(),
+		logger:  logger,
+		now:     time.Now,
+	}, nil
+}
+
+// Config returns the config the client was built from.
+func (c *Client) Config() *Config { return c.cfg }
+
+// Close releases idle connections.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
+// Fetch obtains a new token from the bank, using prev's refresh token where
+// the provider supports it. The whole exchange is bounded by the config's
+// timeout and by ctx. Errors are *UpstreamError (or ctx errors) and never
+// contain a secret.
+func (c *Client) Fetch(ctx context.Context, prev *Token) (*Token, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.EffectiveTimeout())
+	defer cancel()
+	tok, err := c.provider.fetch(ctx, c, prev)
+	if err != nil {
+		return nil, err
+	}
+	return tok, nil
+}
+
+// exchange is one HTTP round trip to the bank.
+type exchange struct {
+	step   string
+	method string
+	path   string // appended to the base URL, may hold a query
+	header http.Header
+	body   []byte
+	user   string // Basic auth, raw (not URL-encoded), when pass or user is set
+	pass   string
+	basic  bool
+}
+
+// answer is what the bank said.
+type answer struct {
+	status      int
+	contentType string
+	body        []byte
+	header      http.Header
+}
+
+// do sends one request and reads a bounded answer. Only transport failures
+// return an error; any HTTP status is an answer.
+func (c *Client) do(ctx context.Context, x exchange) (*answer, error) {
+	var body io.Reader
+	if x.body != nil {
+		body = bytes.NewReader(x.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, x.method, c.baseURL+x.path, body)
+	if err != nil {
+		return nil, &UpstreamError{Provider: c.provider.Name(), Step: x.step, Message: "cannot build request: " + c.scrub(err.Error())}
+	}
+	for k, vs := range x.header {
+		req.Header[k] = vs
+	}
+	if x.basic {
+		req.SetBasicAuth(x.user, x.pass)
+	}
+	req.Header.Set("User-Agent", "vault-plugin-secrets-bankauth")
+
+	start := time.Now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.logger.Warn("bank request failed", "provider", c.provider.Name(), "step", x.step,
+			"duration", time.Since(start), "error", c.transportError(err))
+		return nil, &UpstreamError{Provider: c.provider.Name(), Step: x.step, Message: c.transportError(err)}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodySize+1))
+	c.logger.Debug("bank request", "provider", c.provider.Name(), "step", x.step, "method", x.method,
+		"status", resp.StatusCode, "duration", time.Since(start), "bytes", len(data))
+	if err != nil {
+		return nil, &UpstreamError{Provider: c.provider.Name(), Step: x.step, Status: resp.StatusCode,
+			Message: "reading response: " + c.transportError(err)}
+	}
+	if len(data) > MaxBodySize {
+		return nil, &UpstreamError{Provider: c.provider.Name(), Step: x.step, Status: resp.StatusCode,
+			Message: fmt.Sprintf("response body larger than %d bytes", MaxBodySize)}
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return nil, &UpstreamError{Provider: c.provider.Name(), Step: x.step, Status: resp.StatusCode,
+			Message: "redirect not followed (check base_url)"}
+	}
+	return &answer{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), body: data, header: resp.Header}, nil
+}
+
+// transportError describes a failure to talk to the bank without echoing
+// the request URL's query or any secret.
+func (c *Client) transportError(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timed out"
+	case errors.Is(err, context.Canceled):
+		return "request cancelled"
+	}
+	var uerr interface{ Unwrap() error }
+	if errors.As(err, &uerr) && uerr.Unwrap() != nil {
+		err = uerr.Unwrap()
+	}
+	return c.scrub(err.Error())
+}
+
+// rejection turns an error answer into an UpstreamError.
+func (c *Client) rejection(step string, a *answer) *UpstreamError {
+	code, msg := describeErrorBody(a.body, a.contentType)
+	return &UpstreamError{Provider: c.provider.Name(), Step: step, Status: a.status,
+		Code: c.scrub(code), Message: c.scrub(msg)}
+}
+
+func (c *Client) scrub(s string) string { return redact(s, c.secrets) }
+
+// headers builds a header set from name/value pairs, keeping each name's
+// spelling as given (banks' gateways are not all case-insensitive).
+func headers(kv ...string) http.Header {
+	h := make(http.Header, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		h[kv[i]] = []string{kv[i+1]}
+	}
+	return h
+}

@@ -1,0 +1,209 @@
+package engine
+
+import (
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Common field names, shared by every provider.
+const (
+	FieldProvider = "provider"
+	FieldBaseURL  = "base_url"
+	FieldCACert   = "ca_cert"
+	FieldTimeout  = "timeout"
+)
+
+// Timeout bounds: a fetch must finish well inside Vault's default 90 s
+// request limit.
+const (
+	DefaultTimeout = 30 * time.Second
+	MaxTimeout     = 60 * time.Second
+)
+
+// Config is one named bank connection: which provider, where, and with which
+// credentials. Settings and Secrets hold the provider-specific fields.
+type Config struct {
+	Provider string        `json:"provider"`
+	BaseURL  string        `json:"base_url,omitempty"`
+	CACert   string        `json:"ca_cert,omitempty"`
+	Timeout  time.Duration `json:"timeout,omitempty"`
+	// Settings are the provider's non-secret fields (client_id, scope, ...).
+	Settings map[string]string `json:"settings,omitempty"`
+	// Secrets are the provider's write-only fields (client_secret, password, ...).
+	Secrets map[string]string `json:"secrets,omitempty"`
+	// OAuthMetadata is RAKBANK's oauth_metadata object, sent as given.
+	OAuthMetadata map[string]any `json:"oauth_metadata,omitempty"`
+}
+
+// FieldError is invalid configuration input; Field names the culprit.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
+
+func fieldErr(field, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// Value returns a provider field, secret or not, falling back to its default.
+func (c *Config) Value(name string) string {
+	if v, ok := c.Secrets[name]; ok {
+		return v
+	}
+	if v, ok := c.Settings[name]; ok {
+		return v
+	}
+	if p, ok := Lookup(c.Provider); ok {
+		for _, f := range p.Fields() {
+			if f.Name == name {
+				return f.Default
+			}
+		}
+	}
+	return ""
+}
+
+// EffectiveBaseURL is base_url, or the provider's public default.
+func (c *Config) EffectiveBaseURL() string {
+	if c.BaseURL != "" {
+		return c.BaseURL
+	}
+	if p, ok := Lookup(c.Provider); ok {
+		return p.DefaultBaseURL()
+	}
+	return ""
+}
+
+// EffectiveTimeout is timeout, or DefaultTimeout.
+func (c *Config) EffectiveTimeout() time.Duration {
+	if c.Timeout > 0 {
+		return c.Timeout
+	}
+	return DefaultTimeout
+}
+
+// SecretValues lists the config's secret values, for scrubbing text.
+func (c *Config) SecretValues() []string {
+	out := make([]string, 0, len(c.Secrets))
+	for _, v := range c.Secrets {
+		out = append(out, v)
+	}
+	return out
+}
+
+// Validate checks a complete config: a known provider, every required field
+// present, no field that belongs to another provider, a usable base_url and
+// CA bundle, a sane timeout. The error is a *FieldError.
+func (c *Config) Validate() error {
+	p, ok := Lookup(c.Provider)
+	if !ok {
+		if c.Provider == "" {
+			return fieldErr(FieldProvider, "is required (one of %s)", strings.Join(Names(), ", "))
+		}
+		return fieldErr(FieldProvider, "unknown provider %q (one of %s)", c.Provider, strings.Join(Names(), ", "))
+	}
+	known := map[string]Field{}
+	for _, f := range p.Fields() {
+		known[f.Name] = f
+	}
+	for name := range c.Settings {
+		if f, ok := known[name]; !ok || f.Secret {
+			return fieldErr(name, "does not apply to provider %s", c.Provider)
+		}
+	}
+	for name := range c.Secrets {
+		if f, ok := known[name]; !ok || !f.Secret {
+			return fieldErr(name, "does not apply to provider %s", c.Provider)
+		}
+	}
+	if c.OAuthMetadata != nil {
+		if f, ok := known[FieldOAuthMetadata]; !ok || f.Secret {
+			return fieldErr(FieldOAuthMetadata, "does not apply to provider %s", c.Provider)
+		}
+	}
+	for _, f := range p.Fields() {
+		if f.Required && f.Default == "" && c.Value(f.Name) == "" && !(f.Name == FieldOAuthMetadata && c.OAuthMetadata != nil) {
+			return fieldErr(f.Name, "is required for provider %s", c.Provider)
+		}
+	}
+	if c.BaseURL == "" && p.DefaultBaseURL() == "" {
+		return fieldErr(FieldBaseURL, "is required for provider %s (it has no public default)", c.Provider)
+	}
+	if c.BaseURL != "" {
+		if err := ValidateBaseURL(c.BaseURL); err != nil {
+			return err
+		}
+	}
+	if c.CACert != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(c.CACert)) {
+		return fieldErr(FieldCACert, "contains no PEM-encoded certificate")
+	}
+	if c.Timeout < 0 || c.Timeout > MaxTimeout {
+		return fieldErr(FieldTimeout, "must be between 1s and %s", MaxTimeout)
+	}
+	return nil
+}
+
+// ValidateBaseURL accepts an absolute https URL without query, fragment or
+// user info; plain http only for loopback hosts.
+func ValidateBaseURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fieldErr(FieldBaseURL, "must be an absolute URL like https://api.bank.example")
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fieldErr(FieldBaseURL, "must not contain user info, a query or a fragment")
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopback(u.Hostname()) {
+			return fieldErr(FieldBaseURL, "must use https (plain http is allowed only for loopback hosts)")
+		}
+	default:
+		return fieldErr(FieldBaseURL, "scheme must be https")
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Names lists the built-in provider names, sorted.
+func Names() []string {
+	out := make([]string, 0, len(providers))
+	for n := range providers {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Lookup finds a built-in provider by name.
+func Lookup(name string) (Provider, bool) {
+	p, ok := providers[name]
+	return p, ok
+}
+
+// AllFields is every provider-specific field of every provider, by name.
+// A field that several providers share (client_id) appears once.
+func AllFields() map[string]Field {
+	out := map[string]Field{}
+	for _, p := range providers {
+		for _, f := range p.Fields() {
+			out[f.Name] = f
+		}
+	}
+	return out
+}

@@ -1,0 +1,7 @@
+// Package engine is bankauth's Vault-free token engine: it knows how to ask
+// each bank's token endpoint for an access token, how to read the bank's
+// answer (success or error), and when a token is due for replacement.
+//
+// Nothing here imports Vault. The Vault backend in the root package stores
+// Config and Token values and decides when to call Client.Fetch.
+package engine

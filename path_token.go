@@ -1,0 +1,178 @@
+package bankauth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/helper/consts"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+const secretTokenType = "bankauth_token"
+
+func pathToken(b *backend) []*framework.Path {
+	return []*framework.Path{{
+		Pattern: "token/" + framework.GenericNameRegex("name"),
+		DisplayAttrs: &framework.DisplayAttributes{
+			OperationPrefix: "bankauth",
+			OperationSuffix: "token",
+		},
+		Fields: map[string]*framework.FieldSchema{
+			"name": {Type: framework.TypeNameString, Required: true, Description: "Name of the config whose token to return."},
+		},
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.ReadOperation: &framework.PathOperation{Callback: b.tokenRead,
+				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read"}},
+			// A forced refresh calls the bank before it writes storage: run it
+			// on the active node so a standby never repeats the bank call.
+			logical.UpdateOperation: &framework.PathOperation{Callback: b.tokenRefresh,
+				ForwardPerformanceStandby:   true,
+				ForwardPerformanceSecondary: false,
+				DisplayAttrs:                &framework.DisplayAttributes{OperationVerb: "refresh"}},
+		},
+		HelpSynopsis:    pathTokenHelpSyn,
+		HelpDescription: pathTokenHelpDesc,
+	}}
+}
+
+// secretToken is the lease type of token reads. Leases are not renewable:
+// a reader comes back when the lease ends and gets a new token. Revoking a
+// lease does nothing, since many readers share one token.
+func secretToken(b *backend) *framework.Secret {
+	return &framework.Secret{
+		Type: secretTokenType,
+		Fields: map[string]*framework.FieldSchema{
+			"access_token": {Type: framework.TypeString, Description: "Bank access token.", DisplayAttrs: &framework.DisplayAttributes{Sensitive: true}},
+			"token_type":   {Type: framework.TypeString, Description: "Token type, usually bearer."},
+			"expires_in":   {Type: framework.TypeInt, Description: "Seconds until the token expires."},
+			"expires_at":   {Type: framework.TypeString, Description: "When the token expires, RFC 3339 UTC."},
+			"scope":        {Type: framework.TypeString, Description: "Scope the bank granted."},
+		},
+		Revoke: func(context.Context, *logical.Request, *framework.FieldData) (*logical.Response, error) {
+			return nil, nil
+		},
+	}
+}
+
+func (b *backend) tokenRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	name := d.Get("name").(string)
+	e := b.entryFor(name)
+	if tok := e.token.Load(); tok.FreshAt(time.Now()) {
+		return b.tokenResponse(tok), nil
+	}
+	tok, err := b.obtain(ctx, req.Storage, name, e, false, time.Time{})
+	if err != nil {
+		return tokenError(err)
+	}
+	return b.tokenResponse(tok), nil
+}
+
+func (b *backend) tokenRefresh(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	name := d.Get("name").(string)
+	tok, err := b.obtain(ctx, req.Storage, name, b.entryFor(name), true, time.Now())
+	if err != nil {
+		return tokenError(err)
+	}
+	return b.tokenResponse(tok), nil
+}
+
+// obtain returns a fresh token for name: the one in memory or storage if it
+// is fresh (and no refresh is forced), else a new one from the bank, stored
+// before it is handed out. Callers queue on the entry's lock, so concurrent
+// readers of a stale token cause one bank request; those that waited find
+// the new token when they get the lock.
+//
+// A forced refresh (since = when it was asked for) accepts a token obtained
+// after since: a crowd of callers forcing at once after a bank 401 costs one
+// bank request too.
+func (b *backend) obtain(ctx context.Context, s logical.Storage, name string, e *entry, force bool, since time.Time) (*engine.Token, error) {
+	if err := e.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer e.release()
+
+	tok := e.token.Load()
+	if tok == nil {
+		stored, err := readToken(ctx, s, name)
+		if err != nil {
+			return nil, err
+		}
+		tok = stored
+		e.token.Store(tok)
+	}
+	now := time.Now()
+	if tok.FreshAt(now) && (!force || tok.ObtainedAt.After(since)) {
+		return tok, nil
+	}
+	lc, err := b.config(ctx, s, name, e)
+	if err != nil {
+		return nil, err
+	}
+	// A performance standby cannot store the new token; let Vault forward the
+	// request to the active node before the bank is called, not after.
+	if b.System().ReplicationState().HasState(consts.ReplicationPerformanceStandby) {
+		return nil, logical.ErrReadOnly
+	}
+	next, err := lc.client.Fetch(ctx, tok)
+	if err != nil {
+		return nil, err
+	}
+	se, err := logical.StorageEntryJSON(tokenPrefix+name, next)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Put(ctx, se); err != nil {
+		return nil, err
+	}
+	e.token.Store(next)
+	return next, nil
+}
+
+// tokenResponse is a token as readers see it, with a non-renewable lease
+// that ends when the token does.
+func (b *backend) tokenResponse(tok *engine.Token) *logical.Response {
+	left := time.Until(tok.ExpiresAt).Truncate(time.Second)
+	resp := b.Secret(secretTokenType).Response(map[string]any{
+		"access_token": tok.AccessToken,
+		"token_type":   tok.TokenType,
+		"expires_in":   int64(left / time.Second),
+		"expires_at":   tok.ExpiresAt.UTC().Format(time.RFC3339),
+		"scope":        tok.Scope,
+	}, nil)
+	resp.Secret.TTL = left
+	resp.Secret.MaxTTL = left
+	resp.Secret.Renewable = false
+	return resp
+}
+
+// tokenError maps a failure to what the reader sees: 400 for a missing
+// config, 502 naming the bank's answer for an upstream failure.
+func tokenError(err error) (*logical.Response, error) {
+	var noCfg errNoConfig
+	var up *engine.UpstreamError
+	switch {
+	case errors.As(err, &noCfg):
+		return logical.ErrorResponse(noCfg.Error()), nil
+	case errors.As(err, &up):
+		return nil, logical.CodedError(http.StatusBadGateway, up.Error())
+	}
+	return nil, err
+}
+
+const pathTokenHelpSyn = `Read a valid bank access token; write to force a new one.`
+
+const pathTokenHelpDesc = `
+Reading token/<name> returns access_token, token_type, expires_in (seconds),
+expires_at (RFC 3339 UTC) and scope, with a non-renewable lease whose TTL is
+the token's remaining life. The token is cached while at least a fifth of its
+life is left; after that the next read gets a new one from the bank (by the
+bank's refresh grant where it has one). Many readers of a stale token cause a
+single bank request.
+
+Writing token/<name> (vault write -f) forces a new token, e.g. after the bank
+answered 401 to the current one.
+`
