@@ -1,0 +1,63 @@
+package bankauth
+
+import (
+	"context"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/bankauth/vault-plugin-secrets-bankauth/emulator"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// testEnv is a backend on in-memory storage next to an emulator served over
+// real HTTP on loopback.
+type testEnv struct {
+	b       *backend
+	storage logical.Storage
+	emu     *emulator.Server
+	url     string
+}
+
+func newTestEnv(t *testing.T) *testEnv {
+	t.Helper()
+	conf := logical.TestBackendConfig()
+	conf.StorageView = &logical.InmemStorage{}
+	lb, err := Factory(context.Background(), conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	emu := emulator.New(emulator.Options{})
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	return &testEnv{b: lb.(*backend), storage: conf.StorageView, emu: emu, url: srv.URL}
+}
+
+func (e *testEnv) request(t *testing.T, op logical.Operation, path string, data map[string]any) (*logical.Response, error) {
+	t.Helper()
+	return e.b.HandleRequest(context.Background(), &logical.Request{
+		Operation: op, Path: path, Data: data, Storage: e.storage,
+	})
+}
+
+// mustOK fails the test unless the request succeeded.
+func (e *testEnv) mustOK(t *testing.T, op logical.Operation, path string, data map[string]any) *logical.Response {
+	t.Helper()
+	resp, err := e.request(t, op, path, data)
+	if err != nil || resp.IsError() {
+		t.Fatalf("%s %s: err=%v resp=%v", op, path, err, resp)
+	}
+	return resp
+}
+
+// configure writes config/<name> for provider against the emulator.
+func (e *testEnv) configure(t *testing.T, name, provider string) {
+	t.Helper()
+	e.mustOK(t, logical.CreateOperation, "config/"+name, emulator.ConfigData(provider, e.url, emulator.DefaultCredentials()))
+}
+
+func TestBackendReportsVersion(t *testing.T) {
+	e := newTestEnv(t)
+	if e.b.RunningVersion != Version || Version == "" {
+		t.Fatalf("RunningVersion %q", e.b.RunningVersion)
+	}
+}
