@@ -5,5 +5,5 @@ import (
 	"strconv"
 )
 
-func b64(s string) string  { return base64.URLEncoding.EncodeToString([]byte(s)) }
+func b64(s string) string { return base64.URLEncoding.EncodeToString([]byte(s)) }
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
