@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# dev.sh: a dev Vault with bankauth mounted at bankauth/ and the bank emulator
+# configured for all four providers. Runs until Ctrl-C, then cleans up.
+#
+# Env: VAULT_PORT (8200), EMU_PORT (8300), TOKEN_TTL (60s)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+vault_port="${VAULT_PORT:-8200}"
+emu_port="${EMU_PORT:-8300}"
+ttl="${TOKEN_TTL:-60s}"
+work=".dev"
+rm -rf "$work" && mkdir -p "$work/plugins"
+
+vault_bin=$(scripts/install-vault.sh)
+echo "==> building the plugin and the bank emulator"
+go build -o "$work/plugins/vault-plugin-secrets-bankauth" ./cmd/vault-plugin-secrets-bankauth
+go build -o "$work/bankemu" ./cmd/bankemu
+
+pids=()
+cleanup() {
+  echo; echo "==> stopping"
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+"$work/bankemu" -listen "127.0.0.1:$emu_port" -ttl "$ttl" >"$work/bankemu.log" 2>&1 &
+pids+=($!)
+"$vault_bin" server -dev -dev-root-token-id=root -dev-listen-address="127.0.0.1:$vault_port" \
+  -dev-plugin-dir="$work/plugins" >"$work/vault.log" 2>&1 &
+pids+=($!)
+
+export VAULT_ADDR="http://127.0.0.1:$vault_port" VAULT_TOKEN=root
+v() { echo "\$ vault $*"; "$vault_bin" "$@"; }
+for _ in $(seq 1 100); do "$vault_bin" status >/dev/null 2>&1 && break; sleep 0.1; done
+
+sum=$(sha256sum "$work/plugins/vault-plugin-secrets-bankauth" | cut -d' ' -f1)
+v plugin register -sha256="$sum" -command=vault-plugin-secrets-bankauth secret bankauth
+v secrets enable -path=bankauth bankauth
+
+emu="http://127.0.0.1:$emu_port"
+# The emulator's made-up credentials (cmd/bankemu flags); never real ones.
+v write bankauth/config/isbank provider=isbank base_url="$emu" \
+  client_id=emu-client-id client_secret='emu-client-secret-4f/9+Zq=' \
+  service_account_id=emu-service-account-id service_account_secret=emu-service-account-secret-7Hk2
+v write bankauth/config/etranzact provider=etranzact base_url="$emu" username=emu-user password='emu-password-Xy9!'
+v write bankauth/config/rakbank provider=rakbank base_url="$emu" \
+  client_id=emu-client-id client_secret='emu-client-secret-4f/9+Zq=' scope=accounts \
+  oauth_metadata='{"account_id":"0188000049916"}'
+v write bankauth/config/accelerationcloud provider=accelerationcloud base_url="$emu" \
+  client_id=emu-client-id client_secret='emu-client-secret-4f/9+Zq=' user_id=user-42
+v list bankauth/config
+v read bankauth/token/etranzact
+
+cat <<EOT
+
+bankauth is mounted at bankauth/ on a dev Vault; the bank emulator is at $emu.
+In another shell:
+  export VAULT_ADDR=$VAULT_ADDR VAULT_TOKEN=root
+  vault read bankauth/token/rakbank
+  vault write -f bankauth/token/rakbank          # force a new token
+  curl -s $emu/_emulator/stats                   # bank requests so far
+Logs: $work/vault.log, $work/bankemu.log. Ctrl-C stops everything.
+EOT
+wait
