@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 )
@@ -108,7 +107,8 @@ func seconds(obj map[string]json.RawMessage, key string) (time.Duration, bool, e
 	if err := json.Unmarshal(raw, &n); err != nil {
 		return 0, false, fmt.Errorf("must be a number of seconds")
 	}
-	if n <= 0 || math.IsNaN(n) || time.Duration(n*float64(time.Second)) > MaxLifetime {
+	// Bound in float seconds: a huge value would overflow time.Duration.
+	if !(n > 0 && n <= MaxLifetime.Seconds()) {
 		return 0, false, fmt.Errorf("must be a positive number of seconds up to %d", int64(MaxLifetime/time.Second))
 	}
 	return time.Duration(n * float64(time.Second)), true, nil
