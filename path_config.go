@@ -16,6 +16,9 @@ import (
 
 const fieldOAuthMetadata = engine.FieldOAuthMetadata
 
+// fieldLease turns Vault leases on token reads on (default) or off.
+const fieldLease = "lease"
+
 // configFields is the schema of config/<name>: the common fields plus every
 // provider's own fields. Which of these a config may set depends on its
 // provider; Validate enforces that.
@@ -31,6 +34,8 @@ func configFields() map[string]*framework.FieldSchema {
 			Description: "PEM certificates trusted for the bank's TLS, in addition to the system roots."},
 		engine.FieldTimeout: {Type: framework.TypeDurationSecond,
 			Description: fmt.Sprintf("Limit for one token fetch, all steps included. Default %s, at most %s.", engine.DefaultTimeout, engine.MaxTimeout)},
+		fieldLease: {Type: framework.TypeBool, Default: true,
+			Description: "Whether token reads carry a non-renewable Vault lease (default true). With false, reads return the same data without a lease (expires_in and expires_at carry the expiry) and cost Vault no lease entry; Vault Agent then re-reads only every static_secret_render_interval."},
 	}
 	for name, f := range engine.AllFields() {
 		fs := &framework.FieldSchema{Type: framework.TypeString, Description: f.Description}
@@ -132,6 +137,7 @@ func mergeConfig(existing *engine.Config, d *framework.FieldData) (*engine.Confi
 	if existing != nil {
 		cfg.Provider, cfg.BaseURL, cfg.CACert, cfg.Timeout = existing.Provider, existing.BaseURL, existing.CACert, existing.Timeout
 		cfg.OAuthMetadata = existing.OAuthMetadata
+		cfg.NoLease = existing.NoLease
 		for k, v := range existing.Settings {
 			cfg.Settings[k] = v
 		}
@@ -141,7 +147,7 @@ func mergeConfig(existing *engine.Config, d *framework.FieldData) (*engine.Confi
 	}
 	if p, ok := d.GetOk(engine.FieldProvider); ok && p.(string) != cfg.Provider {
 		cfg = &engine.Config{Provider: p.(string), BaseURL: cfg.BaseURL, CACert: cfg.CACert, Timeout: cfg.Timeout,
-			Settings: map[string]string{}, Secrets: map[string]string{}}
+			NoLease: cfg.NoLease, Settings: map[string]string{}, Secrets: map[string]string{}}
 	}
 	provFields := engine.AllFields()
 	for key := range d.Raw {
@@ -153,6 +159,8 @@ func mergeConfig(existing *engine.Config, d *framework.FieldData) (*engine.Confi
 			cfg.CACert = strings.TrimSpace(d.Get(key).(string))
 		case engine.FieldTimeout:
 			cfg.Timeout = time.Duration(d.Get(key).(int)) * time.Second
+		case fieldLease:
+			cfg.NoLease = !d.Get(key).(bool)
 		case fieldOAuthMetadata:
 			md, err := parseMetadata(d.Get(key).(string))
 			if err != nil {
@@ -210,6 +218,7 @@ func (b *backend) configRead(ctx context.Context, req *logical.Request, d *frame
 		engine.FieldProvider: cfg.Provider,
 		engine.FieldBaseURL:  cfg.EffectiveBaseURL(),
 		engine.FieldTimeout:  int64(cfg.EffectiveTimeout() / time.Second),
+		fieldLease:           !cfg.NoLease,
 	}
 	if cfg.CACert != "" {
 		data[engine.FieldCACert] = cfg.CACert
@@ -262,7 +271,9 @@ const pathConfigHelpSyn = `Configure a bank connection: provider, endpoint and c
 
 const pathConfigHelpDesc = `
 Each config names one bank connection. Common fields: provider (required),
-base_url, ca_cert, timeout. Provider fields:
+base_url, ca_cert, timeout, lease (default true: token reads carry a Vault
+lease; false: no lease, expires_in/expires_at carry the expiry). Provider
+fields:
 
   isbank             client_id, client_secret*, service_account_id,
                      service_account_secret*, scope; base_url is required

@@ -61,23 +61,24 @@ func secretToken(b *backend) *framework.Secret {
 func (b *backend) tokenRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
 	e := b.entryFor(name)
-	if tok := e.token.Load(); tok.FreshAt(time.Now()) {
-		return b.tokenResponse(tok), nil
+	if tok, lc := e.token.Load(), e.loaded.Load(); lc != nil && tok.FreshAt(time.Now()) {
+		return b.tokenResponse(tok, leased(lc)), nil
 	}
 	tok, err := b.obtain(ctx, req.Storage, name, e, false, time.Time{})
 	if err != nil {
 		return tokenError(err)
 	}
-	return b.tokenResponse(tok), nil
+	return b.tokenResponse(tok, leased(e.loaded.Load())), nil
 }
 
 func (b *backend) tokenRefresh(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	tok, err := b.obtain(ctx, req.Storage, name, b.entryFor(name), true, time.Now())
+	e := b.entryFor(name)
+	tok, err := b.obtain(ctx, req.Storage, name, e, true, time.Now())
 	if err != nil {
 		return tokenError(err)
 	}
-	return b.tokenResponse(tok), nil
+	return b.tokenResponse(tok, leased(e.loaded.Load())), nil
 }
 
 // obtain returns a fresh token for name: the one in memory or storage if it
@@ -104,13 +105,15 @@ func (b *backend) obtain(ctx context.Context, s logical.Storage, name string, e 
 		tok = stored
 		e.token.Store(tok)
 	}
-	now := time.Now()
-	if tok.FreshAt(now) && (!force || tok.ObtainedAt.After(since)) {
-		return tok, nil
-	}
+	// The config is loaded before a cached token is returned too: the hot
+	// path in tokenRead needs it (for its lease setting) in memory.
 	lc, err := b.config(ctx, s, name, e)
 	if err != nil {
 		return nil, err
+	}
+	now := time.Now()
+	if tok.FreshAt(now) && (!force || tok.ObtainedAt.After(since)) {
+		return tok, nil
 	}
 	// A performance standby cannot store the new token; let Vault forward the
 	// request to the active node before the bank is called, not after.
@@ -132,17 +135,26 @@ func (b *backend) obtain(ctx context.Context, s logical.Storage, name string, e 
 	return next, nil
 }
 
-// tokenResponse is a token as readers see it, with a non-renewable lease
-// that ends when the token does.
-func (b *backend) tokenResponse(tok *engine.Token) *logical.Response {
+// leased reports whether token reads of a config carry a Vault lease (the
+// config's lease field; on when the config is not known).
+func leased(lc *loadedConfig) bool { return lc == nil || !lc.cfg.NoLease }
+
+// tokenResponse is a token as readers see it. With lease, it has a
+// non-renewable lease that ends when the token does; without, it is plain
+// data and expires_in/expires_at alone carry the expiry.
+func (b *backend) tokenResponse(tok *engine.Token, lease bool) *logical.Response {
 	left := time.Until(tok.ExpiresAt).Truncate(time.Second)
-	resp := b.Secret(secretTokenType).Response(map[string]any{
+	data := map[string]any{
 		"access_token": tok.AccessToken,
 		"token_type":   tok.TokenType,
 		"expires_in":   int64(left / time.Second),
 		"expires_at":   tok.ExpiresAt.UTC().Format(time.RFC3339),
 		"scope":        tok.Scope,
-	}, nil)
+	}
+	if !lease {
+		return &logical.Response{Data: data}
+	}
+	resp := b.Secret(secretTokenType).Response(data, nil)
 	resp.Secret.TTL = left
 	resp.Secret.MaxTTL = left
 	resp.Secret.Renewable = false
@@ -168,7 +180,7 @@ const pathTokenHelpSyn = `Read a valid bank access token; write to force a new o
 const pathTokenHelpDesc = `
 Reading token/<name> returns access_token, token_type, expires_in (seconds),
 expires_at (RFC 3339 UTC) and scope, with a non-renewable lease whose TTL is
-the token's remaining life. The token is cached while at least a fifth of its
+the token's remaining life (no lease when the config sets lease=false). The token is cached while at least a fifth of its
 life is left; after that the next read gets a new one from the bank (by the
 bank's refresh grant where it has one). Many readers of a stale token cause a
 single bank request.

@@ -38,6 +38,10 @@ type Config struct {
 	Secrets map[string]string `json:"secrets,omitempty"`
 	// OAuthMetadata is RAKBANK's oauth_metadata object, sent as given.
 	OAuthMetadata map[string]any `json:"oauth_metadata,omitempty"`
+	// NoLease is the Vault backend's setting lease=false: token reads carry
+	// no Vault lease. The engine ignores it; stored inverted so that configs
+	// written before the field existed keep the default (leases on).
+	NoLease bool `json:"no_lease,omitempty"`
 }
 
 // FieldError is invalid configuration input; Field names the culprit.
