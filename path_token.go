@@ -22,7 +22,10 @@ func pathToken(b *backend) []*framework.Path {
 			OperationSuffix: "token",
 		},
 		Fields: map[string]*framework.FieldSchema{
-			"name": {Type: framework.TypeNameString, Required: true, Description: "Name of the config whose token to return."},
+			// TypeString, not TypeNameString: the pattern above already admits
+			// only valid names, and TypeNameString compiles a regexp on every
+			// Get and Validate, which was most of the cost of a cached read.
+			"name": {Type: framework.TypeString, Required: true, Description: "Name of the config whose token to return."},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.ReadOperation: &framework.PathOperation{Callback: b.tokenRead,
