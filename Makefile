@@ -1,13 +1,14 @@
 # bankauth: build, test and try the Vault plugin.
 #   make dev    a dev Vault with the plugin mounted and the emulator configured
 #   make test   unit tests, then end-to-end tests on a real Vault
+#   make bench  benchmark on a real Vault (about 20 minutes; BENCH_ARGS=-short for a smoke run)
 SHELL := /bin/bash
 PLUGIN := vault-plugin-secrets-bankauth
 VERSION ?= v0.1.0
 LDFLAGS := -X github.com/bankauth/vault-plugin-secrets-bankauth.Version=$(VERSION)
 E2E_TIMEOUT ?= 20m
 
-.PHONY: all build test unit e2e dev fmt fmtcheck vet vault
+.PHONY: all build test unit e2e bench bench-smoke dev fmt fmtcheck vet vault
 
 all: fmtcheck vet build
 
@@ -29,6 +30,16 @@ e2e:
 	@vault_bin=$$(scripts/install-vault.sh) && \
 	  VAULT_BIN="$$vault_bin" BANKAUTH_RACE=1 go test -race -count=1 -tags e2e -timeout $(E2E_TIMEOUT) -v ./e2e/ 2>&1 | \
 	  grep -v -E '^=== (RUN|PAUSE|CONT)' ; exit $${PIPESTATUS[0]}
+
+# bench prints a Markdown report of figures measured in one run (see
+# docs/benchmarks.md); the plugins are built without -race. Not part of test.
+BENCH_ARGS ?=
+bench:
+	@vault_bin=$$(scripts/install-vault.sh) && VAULT_BIN="$$vault_bin" go run ./cmd/bankbench $(BENCH_ARGS)
+
+# bench-smoke runs every phase of the harness with tiny sizes (about a minute).
+bench-smoke:
+	@$(MAKE) --no-print-directory bench BENCH_ARGS="-short $(BENCH_ARGS)"
 
 dev:
 	scripts/dev.sh
