@@ -3,8 +3,6 @@ package engine
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/go-cleanhttp"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -37,17 +34,7 @@ func NewClient(cfg *Config, logger hclog.Logger) (*Client, error) {
 		return nil, err
 	}
 	p, _ := Lookup(cfg.Provider)
-	transport := cleanhttp.DefaultPooledTransport()
-	transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	transport.ResponseHeaderTimeout = cfg.EffectiveTimeout()
-	if cfg.CACert != "" {
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		pool.AppendCertsFromPEM([]byte(cfg.CACert))
-		transport.TLSClientConfig.RootCAs = pool
-	}
+	transport := acquireTransport(cfg.CACert) // shared; see transport.go
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
@@ -70,8 +57,9 @@ func NewClient(cfg *Config, logger hclog.Logger) (*Client, error) {
 // Config returns the config the client was built from.
 func (c *Client) Config() *Config { return c.cfg }
 
-// Close releases idle connections.
-func (c *Client) Close() { c.http.CloseIdleConnections() }
+// Close releases the client's share of its HTTP transport; the last client
+// of a transport closes its idle connections. Call it once.
+func (c *Client) Close() { releaseTransport(c.cfg.CACert) }
 
 // Fetch obtains a new token from the bank, using prev's refresh token where
 // the provider supports it. The whole exchange is bounded by the config's
