@@ -143,12 +143,22 @@ func main() {
 		log.Fatal(err)
 	}
 	log.Print("building plugins")
-	if _, _, err := vaulttest.BuildPlugin(); err != nil {
-		log.Fatal(err)
-	}
-	nullSHA, err := vaulttest.BuildExtraPlugin(nullBinary)
+	pluginDir, _, err := vaulttest.BuildPlugin()
 	if err != nil {
 		log.Fatal(err)
+	}
+	if err := run(o, pluginDir); err != nil {
+		os.RemoveAll(pluginDir)
+		log.Fatal(err)
+	}
+	os.RemoveAll(pluginDir)
+}
+
+// run builds the null plugin, runs the phases and prints the report.
+func run(o options, pluginDir string) error {
+	nullSHA, err := vaulttest.BuildExtraPlugin(nullBinary)
+	if err != nil {
+		return err
 	}
 	emu := emulator.New(emulator.Options{TokenTTL: time.Hour})
 	hs := httptest.NewServer(emu)
@@ -160,20 +170,21 @@ func main() {
 	if o.phases["read"] || o.phases["cold"] {
 		for _, st := range o.storages {
 			if err := b.readAndColdPhases(st); err != nil {
-				log.Fatalf("%s: %v", st, err)
+				return fmt.Errorf("%s: %w", st, err)
 			}
 		}
 	}
 	if o.phases["scale"] {
 		if err := b.scalePhase(); err != nil {
-			log.Fatalf("scale: %v", err)
+			return fmt.Errorf("scale: %w", err)
 		}
 	}
 	if o.phases["soak"] {
 		if err := b.soakPhase(); err != nil {
-			log.Fatalf("soak: %v", err)
+			return fmt.Errorf("soak: %w", err)
 		}
 	}
 	rep.finished = time.Now()
 	rep.print(os.Stdout, runtime.NumCPU())
+	return nil
 }

@@ -28,12 +28,25 @@ type scaleRow struct {
 // measures it. The mount is alone on its own Vault, so that the plugin
 // process serves nothing else.
 func (b *bench) scalePhase() error {
-	s, err := b.startVault(b.o.scaleStorage, false)
+	s, err := b.startVault(b.o.scaleStorage, true)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
 	if err := s.Mount("bankauth", "scale"); err != nil {
+		return err
+	}
+	// The null plugin's RSS is the floor: the same SDK, gRPC and Go runtime,
+	// no state.
+	if _, err := s.MustCLI("secrets", "enable", "-path=null", "null"); err != nil {
+		return err
+	}
+	if _, err := get(b.client, url(s, "null/token/t"), s.RootToken); err != nil {
+		return err
+	}
+	if pid, err := pluginPID(s.PID(), nullBinary); err != nil {
+		return err
+	} else if b.rep.nullRSS, err = rssMiB(pid); err != nil {
 		return err
 	}
 	provider := emulator.Rakbank
