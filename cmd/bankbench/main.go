@@ -60,8 +60,8 @@ func parseFlags() options {
 	var o options
 	storages := flag.String("storage", "inmem,raft", "storage backends for the read and cold-start phases: inmem, raft")
 	conc := flag.String("concurrency", "1,8,64", "reader concurrencies of the read phase")
-	flag.DurationVar(&o.cell, "cell", 3*time.Second, "duration of one measurement cell (one target at one concurrency in one round)")
-	flag.IntVar(&o.rounds, "rounds", 3, "rounds of the read phase; targets are interleaved in each round so drift hits them alike")
+	flag.DurationVar(&o.cell, "cell", time.Second, "duration of one measurement cell (one target at one concurrency in one round)")
+	flag.IntVar(&o.rounds, "rounds", 9, "rounds of the read phase; targets are interleaved in each round so drift hits them alike")
 	flag.IntVar(&o.coldReaders, "cold-readers", 500, "concurrent readers of an uncached token")
 	flag.DurationVar(&o.coldLatency, "cold-latency", 500*time.Millisecond, "emulator token latency in the cold-start phase")
 	scale := flag.String("scale", "1,1000,10000", "config counts of the scale phase, ascending")

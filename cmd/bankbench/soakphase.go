@@ -64,9 +64,12 @@ func (b *bench) soakPhase() error {
 	var wg sync.WaitGroup
 	for i := range logs {
 		wg.Add(1)
-		go func(rl *readerLog) {
+		go func(i int, rl *readerLog) {
 			defer wg.Done()
 			rl.tokens = map[string]bool{}
+			// Stagger the readers over one pause, so that they do not arrive
+			// in bursts of all of them at once.
+			time.Sleep(time.Duration(i) * b.o.soakInterval / time.Duration(len(logs)))
 			for time.Now().Before(end) {
 				t0 := time.Now()
 				body, err := get(b.client, path, s.RootToken)
@@ -91,7 +94,7 @@ func (b *bench) soakPhase() error {
 					time.Sleep(b.o.soakInterval)
 				}
 			}
-		}(&logs[i])
+		}(i, &logs[i])
 	}
 	wg.Wait()
 	after := b.emu.Stats(provider)
