@@ -41,6 +41,7 @@ type readCell struct {
 
 // coldResult is the cold-start phase's outcome.
 type coldResult struct {
+	lease                                   bool
 	readers, bankRequests, distinct, errors int
 	slowest, p50, latency                   time.Duration
 	firstErr                                error
@@ -65,11 +66,13 @@ func (b *bench) readAndColdPhases(storage string) error {
 		b.rep.reads[storage] = cells
 	}
 	if b.o.phases["cold"] {
-		res, err := b.coldPhase(s, storage)
-		if err != nil {
-			return err
+		for _, lease := range []bool{true, false} {
+			res, err := b.coldPhase(s, storage, lease)
+			if err != nil {
+				return err
+			}
+			b.rep.cold[storage] = append(b.rep.cold[storage], res)
 		}
-		b.rep.cold[storage] = res
 	}
 	return nil
 }
@@ -152,10 +155,14 @@ func (b *bench) readPhase(s *vaulttest.Server, storage string) ([]readCell, erro
 
 // coldPhase starts many readers at once on a token that is not cached and
 // counts the bank requests they cause.
-func (b *bench) coldPhase(s *vaulttest.Server, storage string) (coldResult, error) {
+func (b *bench) coldPhase(s *vaulttest.Server, storage string, lease bool) (coldResult, error) {
 	n := b.o.coldReaders
-	res := coldResult{readers: n, latency: b.o.coldLatency}
-	log.Printf("%s: cold start, %d readers", storage, n)
+	res := coldResult{lease: lease, readers: n, latency: b.o.coldLatency}
+	name := "cold-lease"
+	if !lease {
+		name = "cold-nolease"
+	}
+	log.Printf("%s: cold start, %d readers, lease=%t", storage, n, lease)
 	// Open the readers' connections first, so that the measurement is of
 	// Vault and the plugin, not of TCP connection set-up.
 	warm := make(chan struct{})
@@ -170,7 +177,7 @@ func (b *bench) coldPhase(s *vaulttest.Server, storage string) (coldResult, erro
 	provider := emulator.AccelerationCloud
 	b.emu.SetLatency(provider, b.o.coldLatency)
 	defer b.emu.SetLatency(provider, 0)
-	if err := b.configure(s, "bankauth/config/cold", provider, nil); err != nil {
+	if err := b.configure(s, "bankauth/config/"+name, provider, map[string]any{"lease": lease}); err != nil {
 		return res, err
 	}
 	before := b.emu.Stats(provider).Total
@@ -184,7 +191,7 @@ func (b *bench) coldPhase(s *vaulttest.Server, storage string) (coldResult, erro
 			defer wg.Done()
 			<-start
 			t0 := time.Now()
-			body, err := get(b.client, url(s, "bankauth/token/cold"), s.RootToken)
+			body, err := get(b.client, url(s, "bankauth/token/"+name), s.RootToken)
 			lat[i] = time.Since(t0)
 			if err == nil {
 				var sec vaultSecret

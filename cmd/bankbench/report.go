@@ -25,14 +25,14 @@ type report struct {
 	o                 options
 	started, finished time.Time
 	reads             map[string][]readCell
-	cold              map[string]coldResult
+	cold              map[string][]coldResult
 	scale             []scaleRow
 	nullRSS           float64 // MiB, the null plugin's process in the scale phase
 	soak              *soakResult
 }
 
 func newReport(o options) *report {
-	return &report{o: o, started: time.Now(), reads: map[string][]readCell{}, cold: map[string]coldResult{}}
+	return &report{o: o, started: time.Now(), reads: map[string][]readCell{}, cold: map[string][]coldResult{}}
 }
 
 // goalLine is one goal and where the run left it.
@@ -111,20 +111,22 @@ func (r *report) print(w io.Writer, cpus int) {
 		fmt.Fprintf(w, "## 2. Cold start\n\n")
 		fmt.Fprintf(w, "Readers of a token not yet cached, released together on connections opened beforehand; "+
 			"the emulator answers the token request after its configured latency. Goal: exactly %d bank request.\n\n", goalColdBankReq)
-		fmt.Fprintf(w, "| storage | readers | bank requests | distinct tokens | errors | emulator latency ms | p50 ms | slowest ms | slowest / latency |\n")
-		fmt.Fprintf(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		fmt.Fprintf(w, "| storage | lease | readers | bank requests | distinct tokens | errors | emulator latency ms | p50 ms | slowest ms | slowest / latency |\n")
+		fmt.Fprintf(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		var errs []string
 		for _, st := range r.o.storages {
-			c, ok := r.cold[st]
-			if !ok {
-				continue
+			for _, c := range r.cold[st] {
+				fmt.Fprintf(w, "| %s | %t | %d | %d | %d | %d | %s | %s | %s | %.2fx |\n", st, c.lease, c.readers, c.bankRequests, c.distinct, c.errors,
+					ms(c.latency), ms(c.p50), ms(c.slowest), ratio(float64(c.slowest), float64(c.latency)))
+				goals = append(goals, goalLine{fmt.Sprintf("%s cold start, lease=%t, %d readers: %d bank request", st, c.lease, c.readers, goalColdBankReq),
+					fmt.Sprintf("%d (errors %d)", c.bankRequests, c.errors), c.bankRequests == goalColdBankReq && c.errors == 0})
+				if c.firstErr != nil {
+					errs = append(errs, fmt.Sprintf("- first error (%s, lease=%t): %v", st, c.lease, c.firstErr))
+				}
 			}
-			fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %s | %s | %s | %.2fx |\n", st, c.readers, c.bankRequests, c.distinct, c.errors,
-				ms(c.latency), ms(c.p50), ms(c.slowest), ratio(float64(c.slowest), float64(c.latency)))
-			goals = append(goals, goalLine{fmt.Sprintf("%s cold start, %d readers: %d bank request", st, c.readers, goalColdBankReq),
-				fmt.Sprintf("%d (errors %d)", c.bankRequests, c.errors), c.bankRequests == goalColdBankReq && c.errors == 0})
-			if c.firstErr != nil {
-				fmt.Fprintf(w, "\n- first error (%s): %v\n", st, c.firstErr)
-			}
+		}
+		if len(errs) > 0 {
+			fmt.Fprintf(w, "\n%s\n", strings.Join(errs, "\n"))
 		}
 		fmt.Fprintln(w)
 	}
@@ -152,13 +154,12 @@ func (r *report) print(w io.Writer, cpus int) {
 		sr := ratio(float64(last.p50), float64(base.p50))
 		goals = append(goals, goalLine{fmt.Sprintf("read latency at %d configs within 10%% of %d", last.configs, base.configs),
 			fmt.Sprintf("p50 %.2fx", sr), sr <= goalScaleRatio})
-		rss := last.rssFresh
-		label := "after mount + 1 read"
-		if last.rssAll > rss {
-			rss, label = last.rssAll, "all tokens cached"
+		goals = append(goals, goalLine{fmt.Sprintf("plugin RSS at %d configs < %.0f MiB (mounted, one token read)", last.configs, goalRSSMiB),
+			fmt.Sprintf("%.1f MiB", last.rssFresh), last.rssFresh < goalRSSMiB})
+		if last.rssAll > 0 {
+			goals = append(goals, goalLine{fmt.Sprintf("plugin RSS at %d configs < %.0f MiB with every token cached (stress case)", last.configs, goalRSSMiB),
+				fmt.Sprintf("%.1f MiB", last.rssAll), last.rssAll < goalRSSMiB})
 		}
-		goals = append(goals, goalLine{fmt.Sprintf("plugin RSS at %d configs < %.0f MiB", last.configs, goalRSSMiB),
-			fmt.Sprintf("%.1f MiB (%s)", rss, label), rss < goalRSSMiB})
 		fmt.Fprintln(w)
 	}
 
