@@ -65,10 +65,13 @@ func newBackend() *backend {
 	return b
 }
 
-// HandleRequest accepts oauth_metadata as a JSON object as well as a JSON
-// string: the framework has no field type for "any JSON", so an object sent
+// HandleRequest answers reads of cached tokens directly (fastpath.go), and
+// accepts oauth_metadata as a JSON object as well as a JSON string: the framework has no field type for "any JSON", so an object sent
 // through the API is re-encoded to the string form the schema declares.
 func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	if resp := b.fastTokenRead(req); resp != nil { // a cached token: see fastpath.go
+		return resp, nil
+	}
 	if v, ok := req.Data[fieldOAuthMetadata]; ok && strings.HasPrefix(req.Path, configPrefix) {
 		if _, isString := v.(string); !isString && v != nil {
 			if enc, err := json.Marshal(v); err == nil {

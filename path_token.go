@@ -65,8 +65,8 @@ func secretToken(b *backend) *framework.Secret {
 func (b *backend) tokenRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
 	e := b.entryFor(name)
-	if tok, lc := e.token.Load(), e.loaded.Load(); lc != nil && tok.FreshAt(time.Now()) {
-		return b.tokenResponse(tok, leased(lc)), nil
+	if resp := b.cachedTokenResponse(e); resp != nil {
+		return resp, nil
 	}
 	tok, err := b.obtain(ctx, req.Storage, name, e, false, time.Time{})
 	if err != nil {
