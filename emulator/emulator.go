@@ -94,6 +94,14 @@ type Failure struct {
 	Body   string        // raw body; "" => the provider's own error shape for that status
 	Header http.Header   // extra headers, e.g. Retry-After, X-RateLimit-Retry-After
 	Delay  time.Duration // optional extra delay
+	// BodyBytes, when larger than len(Body), pads the raw body with spaces to
+	// this many bytes, streamed without holding it in memory (an oversized
+	// answer).
+	BodyBytes int
+	// Dribble, when set, sends the raw body one byte at a time with this
+	// pause between bytes, flushing each (a slow-loris answer). The headers
+	// go out at once.
+	Dribble time.Duration
 }
 
 // Stats are per-provider counters.
@@ -425,7 +433,7 @@ func (s *Server) writeInjected(w http.ResponseWriter, provider string, f Failure
 			w.Header().Set("Content-Type", ct)
 		}
 		w.WriteHeader(f.Status)
-		io.WriteString(w, f.Body)
+		writeBody(w, f)
 		return
 	}
 	logical := f.Status
@@ -498,6 +506,35 @@ func oauthCode(status int) string {
 		return "server_error"
 	default:
 		return "invalid_request"
+	}
+}
+
+// writeBody sends an injected raw body, padded to f.BodyBytes and dribbled
+// byte by byte when f.Dribble is set.
+func writeBody(w http.ResponseWriter, f Failure) {
+	pad := max(f.BodyBytes-len(f.Body), 0)
+	if f.Dribble <= 0 {
+		io.WriteString(w, f.Body)
+		chunk := []byte(strings.Repeat(" ", 32<<10))
+		for pad > 0 {
+			n := min(pad, len(chunk))
+			if _, err := w.Write(chunk[:n]); err != nil {
+				return
+			}
+			pad -= n
+		}
+		return
+	}
+	flusher, _ := w.(http.Flusher)
+	body := f.Body + strings.Repeat(" ", min(pad, 1<<16)) // dribbling 64 KiB already takes long
+	for i := 0; i < len(body); i++ {
+		if _, err := w.Write([]byte{body[i]}); err != nil {
+			return
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		time.Sleep(f.Dribble)
 	}
 }
 

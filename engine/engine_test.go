@@ -199,8 +199,16 @@ func TestUpstreamErrorsNameTheBankAnswer(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.provider+"/"+tc.want[len(tc.want)-1], func(t *testing.T) {
 			emu, url := newEmu(t)
-			emu.FailNext(tc.provider, 1, tc.fail)
+			emu.FailNext(tc.provider, -1, tc.fail)
 			_, err := fetch(t, configFor(t, tc.provider, url), nil)
+			// A transient failure (502, 503) is tried MaxAttempts times, others once.
+			want := 1
+			if tc.fail.Status == 502 || tc.fail.Status == 503 {
+				want = engine.MaxAttempts
+			}
+			if emu.Stats(tc.provider).Total != want {
+				t.Errorf("%d bank requests, want %d", emu.Stats(tc.provider).Total, want)
+			}
 			var ue *engine.UpstreamError
 			if !errors.As(err, &ue) {
 				t.Fatalf("error %v (%T), want *UpstreamError", err, err)

@@ -34,7 +34,15 @@ func (isbank) Fields() []Field {
 	}
 }
 
+// fetch retries the whole two-step flow on a transient failure, never the
+// token step alone: the code is single-use, and a bank that failed after
+// reading it (a 502 from its gateway, a reset connection) may have consumed
+// it, so a retry starts over with a new code.
 func (p isbank) fetch(ctx context.Context, c *Client, _ *Token) (*Token, error) {
+	return c.withRetries(ctx, func(ctx context.Context) (*Token, error) { return p.twoSteps(ctx, c) })
+}
+
+func (p isbank) twoSteps(ctx context.Context, c *Client) (*Token, error) {
 	cfg := c.cfg
 	// Header names are sent exactly as the bank's page spells them.
 	h := headers(
