@@ -17,6 +17,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -102,6 +103,13 @@ type Failure struct {
 	// pause between bytes, flushing each (a slow-loris answer). The headers
 	// go out at once.
 	Dribble time.Duration
+	// Path, when set, limits the failure to requests on that path (e.g.
+	// IsbankTokenPath); requests on the provider's other paths pass.
+	Path string
+	// Consume makes the emulator handle the request as usual (a code or
+	// refresh token is used up, a token issued) and then answer with the
+	// failure instead: a gateway that failed after the bank acted.
+	Consume bool
 }
 
 // Stats are per-provider counters.
@@ -231,9 +239,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !sleep(r.Context(), latency) {
 		return // client gone
 	}
-	if f, ok := s.takeFailure(rt.provider); ok {
+	if f, ok := s.takeFailure(rt.provider, r.URL.Path); ok {
 		if !sleep(r.Context(), f.Delay) {
 			return
+		}
+		if f.Consume && r.Method == rt.method && readErr == nil {
+			rt.handle(s, httptest.NewRecorder(), r, body)
 		}
 		s.writeInjected(w, rt.provider, f)
 		return
@@ -334,12 +345,15 @@ func (s *Server) with(provider string, f func(*providerState)) {
 	}
 }
 
-func (s *Server) takeFailure(provider string) (f Failure, ok bool) {
+func (s *Server) takeFailure(provider, path string) (f Failure, ok bool) {
 	s.with(provider, func(st *providerState) {
 		if len(st.failures) == 0 {
 			return
 		}
 		head := st.failures[0]
+		if head.f.Path != "" && head.f.Path != path {
+			return
+		}
 		f, ok = head.f, true
 		if head.n > 0 {
 			if head.n--; head.n == 0 {

@@ -57,3 +57,20 @@ func TestAdminSlowAndHugeKnobs(t *testing.T) {
 		t.Fatalf("admin dribble_ms: %q after %s", r.body, time.Since(start))
 	}
 }
+
+func TestFailureOnOnePathAfterConsuming(t *testing.T) {
+	e := newEnv(t)
+	e.s.FailNext(Isbank, 1, Failure{Status: 502, Path: IsbankTokenPath, Consume: true})
+	code := e.isbankCode() // the code step passes: the failure waits for the token path
+	form := "grant_type=authorization_code&code=" + code
+	wantStatus(t, e.do("GET", IsbankTokenPath, e.isbankTokenHeaders(), form), 502)
+	// The code was used up by the failed request.
+	r := e.do("GET", IsbankTokenPath, e.isbankTokenHeaders(), form)
+	wantStatus(t, r, 400)
+	if m := r.json(t); m["error"] != "invalid_grant" {
+		t.Fatalf("reused code: %v", m)
+	}
+	if st := e.s.Stats(Isbank); st.Codes != 1 || st.Logins != 1 || st.Failed != 2 || st.Total != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+}
