@@ -231,7 +231,13 @@ expires_at (RFC 3339 UTC) and scope, with a non-renewable lease whose TTL is
 the token's remaining life. The token is cached while at least a fifth of its
 life is left; after that the next read gets a new one from the bank (by the
 bank's refresh grant where it has one). Many readers of a stale token cause a
-single bank request.
+single bank request. Tokens that are read get renewed in the background
+before they turn stale (see the config's background_refresh_idle).
+
+If the bank fails while the cached token is stale but not expired, the read
+returns that token with a warning naming the failure; only without a valid
+token does it fail (502 naming the bank's answer, 429 when the config's
+request budget is spent).
 
 Writing token/<name> (vault write -f) forces a new token, e.g. after the bank
 answered 401 to the current one.
