@@ -14,9 +14,10 @@ import (
 // plugin reload.
 const budgetPrefix = "budget/"
 
-// storedBudget is what budget/<name> holds.
+// storedBudget is what budget/<name> holds: request times in Unix
+// milliseconds, oldest first.
 type storedBudget struct {
-	Sent []time.Time `json:"sent"`
+	SentMillis []int64 `json:"sent_ms"`
 }
 
 // attachBudget gives the client the entry's request budget, loading it from
@@ -36,7 +37,11 @@ func (b *backend) attachBudget(ctx context.Context, s logical.Storage, name stri
 				return fmt.Errorf("decoding request budget of %q: %w", name, err)
 			}
 		}
-		e.budget = engine.NewBudget(sb.Sent)
+		sent := make([]time.Time, len(sb.SentMillis))
+		for i, ms := range sb.SentMillis {
+			sent[i] = time.UnixMilli(ms)
+		}
+		e.budget = engine.NewBudget(sent)
 	}
 	client.SetBudget(e.budget)
 	return nil
@@ -52,7 +57,11 @@ func (b *backend) saveBudget(ctx context.Context, s logical.Storage, name string
 	if !changed {
 		return
 	}
-	se, err := logical.StorageEntryJSON(budgetPrefix+name, storedBudget{Sent: sent})
+	sb := storedBudget{SentMillis: make([]int64, len(sent))}
+	for i, t := range sent {
+		sb.SentMillis[i] = t.UnixMilli()
+	}
+	se, err := logical.StorageEntryJSON(budgetPrefix+name, sb)
 	if err == nil {
 		err = s.Put(ctx, se)
 	}

@@ -148,8 +148,12 @@ func (b *backend) obtain(ctx context.Context, s logical.Storage, name string, e 
 		}
 	}
 	if !force && usableAt(tok, time.Now()) {
-		b.Logger().Named(name).Warn("serving the cached token while the bank fails", "provider", lc.cfg.Provider,
-			"expires_at", tok.ExpiresAt.UTC(), "error", err)
+		// Logged once per failed fetch, not on every read during the backoff.
+		var bo *backoffError
+		if !errors.As(err, &bo) {
+			b.Logger().Named(name).Warn("serving the cached token while the bank fails", "provider", lc.cfg.Provider,
+				"expires_at", tok.ExpiresAt.UTC(), "error", err)
+		}
 		return tok, staleWarning(tok, err, time.Now()), nil
 	}
 	return nil, "", err

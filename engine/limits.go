@@ -17,8 +17,9 @@ const (
 // the background after its last read, unless a config says otherwise.
 const DefaultBackgroundRefreshIdle = time.Hour
 
-// MaxRequestLimit bounds the request budget fields.
-const MaxRequestLimit = 1_000_000
+// MaxRequestLimit bounds the request budget fields (and so the number of
+// request times a budget keeps and stores).
+const MaxRequestLimit = 10_000
 
 // Lifecycle holds a config's settings for token lifetime, background refresh
 // and the bank's request budget. Nil pointers mean "not set": the default
