@@ -2,7 +2,9 @@ package bankauth
 
 import (
 	"context"
+	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -242,4 +244,48 @@ func TestRejectedRefreshTokenFallsBackToOneLogin(t *testing.T) {
 		t.Fatalf("stats %+v, want login, rejected refresh, login", st)
 	}
 	e.b.Clean(context.Background())
+}
+
+// putFailing is storage whose token writes fail once failing is set.
+type putFailing struct {
+	logical.Storage
+	failing atomic.Bool
+}
+
+func (s *putFailing) Put(ctx context.Context, se *logical.StorageEntry) error {
+	if s.failing.Load() && strings.HasPrefix(se.Key, tokenPrefix) {
+		return errors.New("storage unavailable")
+	}
+	return s.Storage.Put(ctx, se)
+}
+
+func TestBackgroundRefreshBacksOffWhenStorageFails(t *testing.T) {
+	t.Parallel()
+	store := &putFailing{Storage: &logical.InmemStorage{}}
+	conf := logical.TestBackendConfig()
+	conf.StorageView = store
+	lb, err := Factory(context.Background(), conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEnv(t)
+	e.b, e.storage = lb.(*backend), store
+	defer e.b.Clean(context.Background())
+	e.emu.SetTTL(emulator.Rakbank, 5*time.Second)
+	e.configure(t, "rak", emulator.Rakbank)
+	first, _ := e.token(t, "rak")
+	store.failing.Store(true)
+	// Keep reading the fresh token so the background refresh stays on.
+	for end := time.Now().Add(6 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		e.request(t, logical.ReadOperation, "token/rak", nil)
+	}
+	// Renewed at 3.5s (not stored), retried once after the 1.5-2s backoff at
+	// most: no loop of bank requests while storage fails.
+	if n := e.emu.Stats(emulator.Rakbank).Total; n < 2 || n > 4 {
+		t.Fatalf("%d bank requests in 6s with failing storage, want 2-4", n)
+	}
+	stored, _ := readToken(context.Background(), store, "rak")
+	if stored == nil || stored.AccessToken != first {
+		t.Fatal("storage lost the last stored token")
+	}
 }

@@ -172,10 +172,12 @@ func (b *backend) renew(ctx context.Context, s logical.Storage, name string, e *
 		return nil, err
 	}
 	se, err := logical.StorageEntryJSON(tokenPrefix+name, next)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		err = s.Put(ctx, se)
 	}
-	if err := s.Put(ctx, se); err != nil {
+	if err != nil {
+		// Not handed out unstored; back off as after a bank failure.
+		e.health.failed(err, time.Now())
 		return nil, err
 	}
 	e.health.reset()

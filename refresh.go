@@ -2,11 +2,13 @@ package bankauth
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
 	"github.com/hashicorp/vault/sdk/helper/consts"
+	"github.com/hashicorp/vault/sdk/logical"
 )
 
 // Background refresh. Each token that readers use gets a timer, set when the
@@ -168,7 +170,11 @@ func (b *backend) refreshInBackground(name string, e *entry, tok *engine.Token) 
 	next, err := b.renew(ctx, b.storage, name, e, lc, tok)
 	if err != nil {
 		logger.Warn("background refresh failed", "provider", lc.cfg.Provider, "error", err)
-		if retryAt := e.health.retryTime(); usableAt(tok, retryAt) {
+		// Try again after the backoff while the token is still worth
+		// renewing; never on a read-only node (storage errors cross gRPC as
+		// text, so match it).
+		readOnly := strings.Contains(err.Error(), logical.ErrReadOnly.Error())
+		if retryAt := e.health.retryTime(); !readOnly && retryAt.After(now) && usableAt(tok, retryAt) {
 			b.scheduleRefreshAt(name, e, tok, lc.cfg, retryAt)
 		}
 		return
