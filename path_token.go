@@ -3,6 +3,7 @@ package bankauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -71,11 +72,11 @@ func (b *backend) tokenRead(ctx context.Context, req *logical.Request, d *framew
 	}
 	tok, warning, err := b.obtain(ctx, req.Storage, name, e, false, time.Time{})
 	if err != nil {
-		return tokenError(err)
+		return tokenError(name, err)
 	}
 	resp := b.tokenResponse(tok)
 	if warning != "" {
-		resp.AddWarning(warning)
+		resp.AddWarning(fmt.Sprintf("config %s: %s", name, warning))
 	}
 	return resp, nil
 }
@@ -86,7 +87,7 @@ func (b *backend) tokenRefresh(ctx context.Context, req *logical.Request, d *fra
 	e.touch(time.Now())
 	tok, _, err := b.obtain(ctx, req.Storage, name, e, true, time.Now())
 	if err != nil {
-		return tokenError(err)
+		return tokenError(name, err)
 	}
 	return b.tokenResponse(tok), nil
 }
@@ -212,9 +213,9 @@ func (b *backend) tokenResponse(tok *engine.Token) *logical.Response {
 }
 
 // tokenError maps a failure to what the reader sees: 400 for a missing
-// config, 429 when the request budget is spent, 502 naming the bank's answer
-// for an upstream failure.
-func tokenError(err error) (*logical.Response, error) {
+// config, 429 naming the config when its request budget is spent, 502
+// naming the config and the bank's answer for an upstream failure.
+func tokenError(name string, err error) (*logical.Response, error) {
 	var noCfg errNoConfig
 	var up *engine.UpstreamError
 	var spent *engine.BudgetError
@@ -222,9 +223,9 @@ func tokenError(err error) (*logical.Response, error) {
 	case errors.As(err, &noCfg):
 		return logical.ErrorResponse(noCfg.Error()), nil
 	case errors.As(err, &spent):
-		return nil, logical.CodedError(http.StatusTooManyRequests, err.Error())
+		return nil, logical.CodedError(http.StatusTooManyRequests, fmt.Sprintf("config %s: %s", name, err))
 	case errors.As(err, &up):
-		return nil, logical.CodedError(http.StatusBadGateway, err.Error())
+		return nil, logical.CodedError(http.StatusBadGateway, fmt.Sprintf("config %s: %s", name, err))
 	}
 	return nil, err
 }
