@@ -1,6 +1,7 @@
 package bankauth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -96,9 +97,39 @@ func (e *backoffError) Error() string {
 
 func (e *backoffError) Unwrap() error { return e.cause }
 
+// staleWaitLimit is how long a reader holding a stale but valid token waits
+// for another caller's bank request before it is served the cached token.
+const staleWaitLimit = 2 * time.Second
+
+// busyError says a bank request for the name is taking long; the reader is
+// served tok instead of waiting for it.
+type busyError struct{ tok *engine.Token }
+
+func (e *busyError) Error() string {
+	return fmt.Sprintf("a bank request for a new token is taking longer than %s", staleWaitLimit)
+}
+
+// acquireOrServe takes the entry's lock. A reader whose cached token is stale
+// but still valid waits at most staleWaitLimit for a bank request in
+// progress (a slow or failing bank), then gets a *busyError carrying that
+// token instead.
+func (b *backend) acquireOrServe(ctx context.Context, e *entry, force bool) error {
+	tok := e.token.Load()
+	if force || !usableAt(tok, time.Now().Add(staleWaitLimit)) {
+		return e.acquire(ctx)
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, staleWaitLimit)
+	defer cancel()
+	err := e.acquire(waitCtx)
+	if err != nil && ctx.Err() == nil {
+		return &busyError{tok: tok}
+	}
+	return err
+}
+
 // staleWarning is the warning a reader gets with a token served because no
 // fresher one could be had.
 func staleWarning(tok *engine.Token, cause error, now time.Time) string {
-	return fmt.Sprintf("bank request failed, serving the cached token (expires %s, %ds left): %v",
+	return fmt.Sprintf("serving the cached token (expires %s, %ds left) because no new one could be had: %v",
 		tok.ExpiresAt.UTC().Format(time.RFC3339), int64(tok.ExpiresAt.Sub(now)/time.Second), cause)
 }

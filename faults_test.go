@@ -289,3 +289,38 @@ func TestBackgroundRefreshBacksOffWhenStorageFails(t *testing.T) {
 		t.Fatal("storage lost the last stored token")
 	}
 }
+
+func TestSlowBankDoesNotHoldUpReadersOfAValidToken(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.emu.SetTTL(emulator.Rakbank, 20*time.Second) // stale at 16s
+	e.configure(t, "rak", emulator.Rakbank)
+	e.mustOK(t, logical.UpdateOperation, "config/rak", map[string]any{"background_refresh_idle": 0})
+	first, _ := e.token(t, "rak")
+	time.Sleep(16100 * time.Millisecond)
+	e.emu.SetLatency(emulator.Rakbank, 4*time.Second)
+	fetched := make(chan string, 1)
+	go func() {
+		resp, err := e.request(t, logical.ReadOperation, "token/rak", nil)
+		if err == nil && resp != nil && !resp.IsError() {
+			fetched <- resp.Data["access_token"].(string)
+		}
+		close(fetched)
+	}()
+	time.Sleep(200 * time.Millisecond) // the first reader is now waiting on the bank
+	start := time.Now()
+	got, resp := e.token(t, "rak")
+	waited := time.Since(start)
+	if got != first || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "taking longer") {
+		t.Fatalf("second reader: same token %t, warnings %v", got == first, resp.Warnings)
+	}
+	if waited > 3*time.Second {
+		t.Fatalf("second reader waited %s for a slow bank, want about 2s", waited)
+	}
+	if tok := <-fetched; tok == "" || tok == first {
+		t.Fatal("the first reader did not get a new token")
+	}
+	if n := e.emu.Stats(emulator.Rakbank).Total; n != 2 {
+		t.Fatalf("%d bank requests, want 2", n)
+	}
+}

@@ -107,7 +107,11 @@ func (b *backend) tokenRefresh(ctx context.Context, req *logical.Request, d *fra
 // stale but not expired, that token is returned with a warning naming the
 // failure. A forced refresh gets the error instead.
 func (b *backend) obtain(ctx context.Context, s logical.Storage, name string, e *entry, force bool, since time.Time) (*engine.Token, string, error) {
-	if err := e.acquire(ctx); err != nil {
+	if err := b.acquireOrServe(ctx, e, force); err != nil {
+		var busy *busyError
+		if errors.As(err, &busy) {
+			return busy.tok, staleWarning(busy.tok, err, time.Now()), nil
+		}
 		return nil, "", err
 	}
 	defer e.release()
