@@ -63,7 +63,9 @@ func TestFaultBackgroundRefresh(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	before := b.emu.Stats(emulator.Etranzact)
+	start := time.Now()
 	second := b.readToken(t, "etz")["access_token"]
+	t.Logf("read after the background refresh took %s", time.Since(start))
 	if second == first || !b.emu.TokenValid(emulator.Etranzact, second.(string)) {
 		t.Fatal("the read after the background refresh did not get the new token")
 	}
@@ -230,7 +232,7 @@ func TestFaultRequestBudget(t *testing.T) {
 	// 20 goroutines force refreshes as fast as they can for 3 seconds.
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	spent := 0
+	spent, calls := 0, 0
 	stop := time.Now().Add(3 * time.Second)
 	for i := 0; i < 20; i++ {
 		wg.Add(1)
@@ -238,15 +240,18 @@ func TestFaultRequestBudget(t *testing.T) {
 			defer wg.Done()
 			for time.Now().Before(stop) {
 				_, err := c.Logical().Write(b.mount+"/token/ac", nil)
+				mu.Lock()
+				calls++
 				if err != nil && strings.Contains(err.Error(), "request budget spent") {
-					mu.Lock()
 					spent++
-					mu.Unlock()
 				}
+				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
+	t.Logf("20 writers, 3s: %d forced refreshes, %d told the budget is spent, %d bank requests",
+		calls, spent, b.emu.Stats(emulator.AccelerationCloud).Total)
 	if n := b.emu.Stats(emulator.AccelerationCloud).Total; n != 10 {
 		t.Fatalf("%d bank requests in 3s under load, want exactly the budget of 10", n)
 	}

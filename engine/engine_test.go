@@ -15,7 +15,7 @@ import (
 )
 
 // newEmu starts an emulator over real HTTP on loopback.
-func newEmu(t *testing.T) (*emulator.Server, string) {
+func newEmu(t testing.TB) (*emulator.Server, string) {
 	t.Helper()
 	emu := emulator.New(emulator.Options{})
 	srv := httptest.NewServer(emu)
@@ -24,7 +24,7 @@ func newEmu(t *testing.T) (*emulator.Server, string) {
 }
 
 // configFor builds the engine config that points provider at the emulator.
-func configFor(t *testing.T, provider, baseURL string) *engine.Config {
+func configFor(t testing.TB, provider, baseURL string) *engine.Config {
 	t.Helper()
 	cfg := &engine.Config{Provider: provider, BaseURL: baseURL, Settings: map[string]string{}, Secrets: map[string]string{}}
 	p, _ := engine.Lookup(provider)
