@@ -166,14 +166,17 @@ func (b *backend) obtain(ctx context.Context, s logical.Storage, name string, e 
 
 // renew fetches a new token from the bank (using prev's refresh token where
 // the provider has a refresh grant), stores it, and only then hands it out
-// and plans its background refresh: a rotated single-use refresh token is
-// never lost to a crash between the bank's answer and the storage write
-// being seen. The caller holds the entry's lock.
+// and plans its background refresh: a token (and the rotated single-use
+// refresh token that came with it) is in storage before anyone sees it.
+// The caller holds the entry's lock.
 func (b *backend) renew(ctx context.Context, s logical.Storage, name string, e *entry, lc *loadedConfig, prev *engine.Token) (*engine.Token, error) {
 	next, err := lc.client.Fetch(ctx, prev)
 	b.saveBudget(ctx, s, name, e)
 	if err != nil {
-		e.health.failed(err, time.Now())
+		// A caller that gave up (its request cancelled) says nothing about the bank.
+		if ctx.Err() == nil {
+			e.health.failed(err, time.Now())
+		}
 		return nil, err
 	}
 	se, err := logical.StorageEntryJSON(tokenPrefix+name, next)
