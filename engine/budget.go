@@ -57,6 +57,15 @@ func (e *BudgetError) Error() string {
 
 // take records a request at now, or returns a *BudgetError if it does not fit.
 func (b *Budget) take(provider string, now time.Time) error {
+	return b.fit(provider, now, 1, true)
+}
+
+// room returns a *BudgetError unless n requests fit at now; it records nothing.
+func (b *Budget) room(provider string, now time.Time, n int) error {
+	return b.fit(provider, now, n, false)
+}
+
+func (b *Budget) fit(provider string, now time.Time, n int, record bool) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.limits.None() {
@@ -76,11 +85,17 @@ func (b *Budget) take(provider string, now time.Time) error {
 		}
 		from := sort.Search(len(b.sent), func(i int) bool { return b.sent[i].After(now.Add(-w.span)) })
 		inWindow := b.sent[from:]
-		if len(inWindow) >= w.limit {
-			// The request fits once the oldest send that makes the window full leaves it.
-			retry := inWindow[len(inWindow)-w.limit].Add(w.span)
+		if len(inWindow)+n > w.limit {
+			// The requests fit once the oldest sends that make the window full leave it.
+			retry := now
+			if i := len(inWindow) + n - 1 - w.limit; i >= 0 && i < len(inWindow) {
+				retry = inWindow[i].Add(w.span)
+			}
 			return &BudgetError{Provider: provider, Window: w.name, Limit: w.limit, Field: w.field, RetryAt: retry}
 		}
+	}
+	if !record {
+		return nil
 	}
 	b.sent = append(b.sent, now)
 	b.dirty = true

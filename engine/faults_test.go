@@ -296,3 +296,25 @@ func TestDayBudgetRemembersEarlierRequests(t *testing.T) {
 		t.Fatalf("%d bank requests, want none", n)
 	}
 }
+
+func TestIsbankNeedsBudgetForBothSteps(t *testing.T) {
+	emu, url := newEmu(t)
+	cfg := configFor(t, emulator.Isbank, url)
+	three := 3
+	cfg.MaxRequestsPerMinute = &three
+	c, _ := engine.NewClient(cfg, nil)
+	defer c.Close()
+	c.SetBudget(engine.NewBudget(nil))
+	if _, err := c.Fetch(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	// One request left: not enough for a code and a token, so no code is asked for.
+	_, err := c.Fetch(t.Context(), nil)
+	var be *engine.BudgetError
+	if !errors.As(err, &be) {
+		t.Fatalf("error %v, want a spent budget", err)
+	}
+	if st := emu.Stats(emulator.Isbank); st.Codes != 1 || st.Total != 2 {
+		t.Fatalf("stats %+v, want one code and one token request", st)
+	}
+}

@@ -43,6 +43,13 @@ func (p isbank) fetch(ctx context.Context, c *Client, _ *Token) (*Token, error) 
 }
 
 func (p isbank) twoSteps(ctx context.Context, c *Client) (*Token, error) {
+	// Both steps must fit the request budget: a code without the budget to
+	// trade it would be wasted.
+	if c.budget != nil {
+		if err := c.budget.room(p.Name(), c.now(), 2); err != nil {
+			return nil, err
+		}
+	}
 	cfg := c.cfg
 	// Header names are sent exactly as the bank's page spells them.
 	h := headers(
