@@ -158,6 +158,7 @@ func (b *backend) refreshInBackground(name string, e *entry, tok *engine.Token) 
 	}
 	if b.storageReadOnly() {
 		logger.Debug("background refresh: storage is read-only on this node, skipping")
+		e.scheduled.Store(true) // decided for this token: readers need not plan again
 		return
 	}
 	now := time.Now()
