@@ -56,6 +56,12 @@ func TestAdminSlowAndHugeKnobs(t *testing.T) {
 	if r := e.do("POST", EtranzactTokenPath, jsonCT, `{}`); string(r.body) != "abcde" || time.Since(start) < 200*time.Millisecond {
 		t.Fatalf("admin dribble_ms: %q after %s", r.body, time.Since(start))
 	}
+	wantStatus(t, e.do("POST", "/_emulator/fail", nil, `{"provider":"isbank","status":502,"path":"`+IsbankTokenPath+`","consume":true}`), 200)
+	code := e.isbankCode()
+	wantStatus(t, e.do("GET", IsbankTokenPath, e.isbankTokenHeaders(), "grant_type=authorization_code&code="+code), 502)
+	if st := e.s.Stats(Isbank); st.Logins != 1 || st.Failed != 1 {
+		t.Fatalf("admin path/consume: %+v", st)
+	}
 }
 
 func TestFailureOnOnePathAfterConsuming(t *testing.T) {
