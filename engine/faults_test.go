@@ -318,3 +318,22 @@ func TestIsbankNeedsBudgetForBothSteps(t *testing.T) {
 		t.Fatalf("stats %+v, want one code and one token request", st)
 	}
 }
+
+func TestRefreshLostToAGatewayFailureEndsInOneLogin(t *testing.T) {
+	emu, url := newEmu(t)
+	cfg := configFor(t, emulator.Etranzact, url)
+	first, err := fetch(t, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The bank rotates the refresh token, then its gateway answers 502: the
+	// retry presents the used refresh token, is rejected, and logs in once.
+	emu.FailNext(emulator.Etranzact, 1, emulator.Failure{Status: 502, Consume: true})
+	tok, err := fetch(t, cfg, first)
+	if err != nil || !emu.TokenValid(emulator.Etranzact, tok.AccessToken) {
+		t.Fatalf("fetch: %v", err)
+	}
+	if st := emu.Stats(emulator.Etranzact); st.Logins != 2 || st.Refreshes != 1 || st.Failed != 2 || st.Total != 4 {
+		t.Fatalf("stats %+v, want login; refresh (502 after rotating), refresh rejected, login", st)
+	}
+}
