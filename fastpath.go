@@ -33,17 +33,25 @@ func (b *backend) fastTokenRead(req *logical.Request) *logical.Response {
 	if e == nil {
 		return nil
 	}
-	return b.cachedTokenResponse(e)
+	return b.cachedTokenResponse(name, e)
 }
 
 // cachedTokenResponse is the answer from memory for a fresh token whose
 // config is loaded; nil when there is none. Both the fast path and tokenRead
-// answer cache hits here.
-func (b *backend) cachedTokenResponse(e *entry) *logical.Response {
-	if tok, lc := e.token.Load(), e.loaded.Load(); lc != nil && tok.FreshAt(time.Now()) {
-		return b.tokenResponse(tok, leased(lc))
+// answer cache hits here. Either way the read counts as a read (for the
+// background refresh of tokens in use), and a fresh token whose background
+// refresh was dropped while it went unread gets one planned again.
+func (b *backend) cachedTokenResponse(name string, e *entry) *logical.Response {
+	now := time.Now()
+	e.touch(now)
+	tok, lc := e.token.Load(), e.loaded.Load()
+	if lc == nil || !tok.FreshAt(now) {
+		return nil
 	}
-	return nil
+	if !e.scheduled.Load() {
+		b.replan(name, e, tok)
+	}
+	return b.tokenResponse(tok, leased(lc))
 }
 
 // isConfigName reports whether s matches framework.GenericNameRegex, as the
