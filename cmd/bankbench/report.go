@@ -177,7 +177,7 @@ func (r *report) print(w io.Writer, cpus int) {
 		fmt.Fprintf(w, "| during token replacement | %d | %d | %s | %s |\n", s.windows, s.inside, ms(s.p50In), ms(s.p99In))
 		fmt.Fprintf(w, "| outside | | %d | %s | %s |\n\n", s.outside, ms(s.p50Out), ms(s.p99Out))
 		fmt.Fprintf(w, "- p99 during replacement / outside: %.2fx\n", ratio(float64(s.p99In), float64(s.p99Out)))
-		fmt.Fprintf(w, "- bank requests per %v of soak time: %.2f (a token is replaced when a fifth of its life is left, so 1.25 is one request per token)\n",
+		fmt.Fprintf(w, "- bank requests per %v of soak time: %.2f (above 1 at one request per token, since tokens are replaced before they expire: in the background at 70%% of their life, or by a reader at 80%%)\n",
 			r.o.soakTTL, ratio(float64(s.bankRequests), s.duration.Seconds()/r.o.soakTTL.Seconds()))
 		if s.firstErr != nil {
 			fmt.Fprintf(w, "- first error: %v\n", s.firstErr)
