@@ -18,10 +18,13 @@ type scaleRow struct {
 	reload    time.Duration // sys/plugins/reload of the mount: Vault mounting the plugin anew
 	firstRead time.Duration // the first token read after the reload (config and token from storage)
 	p50, p99  time.Duration // cached reads of one token, concurrency 1
-	rssFresh  float64       // plugin RSS after the reload and one token read, MiB
-	rssAll    float64       // plugin RSS with every config's token read once, MiB (0: not measured)
-	readAll   time.Duration // time to read every config's token once
-	newPID    bool          // whether the reload started a new plugin process
+	// The same reads on a mount with one config, interleaved with the above
+	// in the same plugin process: the baseline the latency goal compares with.
+	baseP50, baseP99 time.Duration
+	rssFresh         float64       // plugin RSS after the reload and one token read, MiB
+	rssAll           float64       // plugin RSS with every config's token read once, MiB (0: not measured)
+	readAll          time.Duration // time to read every config's token once
+	newPID           bool          // whether the reload started a new plugin process
 }
 
 // scalePhase grows one bankauth mount to each config count in turn and
@@ -51,6 +54,18 @@ func (b *bench) scalePhase() error {
 	}
 	provider := emulator.Rakbank
 	b.emu.SetTTL(provider, time.Hour)
+	// A second mount that keeps one config, read in turn with the scale
+	// mount at every size, so that the latency ratio is measured side by
+	// side rather than minutes apart.
+	if err := s.Mount("bankauth", "scale-base"); err != nil {
+		return err
+	}
+	if err := b.configure(s, "scale-base/config/cfg-0", provider, nil); err != nil {
+		return err
+	}
+	if _, err := get(b.client, url(s, "scale-base/token/cfg-0"), s.RootToken); err != nil {
+		return err
+	}
 	have := 0
 	for _, n := range b.o.scale {
 		log.Printf("scale: writing configs %d..%d", have, n-1)
@@ -130,14 +145,22 @@ func (b *bench) measureScale(s *vaulttest.Server, n int) (scaleRow, error) {
 	if row.rssFresh, err = rssMiB(pid); err != nil {
 		return row, err
 	}
-	var acc loadResult
+	base := url(s, "scale-base/token/cfg-0")
+	var acc, baseAcc loadResult
 	for r := 0; r < b.o.rounds; r++ {
-		acc.add(closedLoop(b.client, one, s.RootToken, 1, b.o.cell))
+		if r%2 == 0 {
+			acc.add(closedLoop(b.client, one, s.RootToken, 1, b.o.cell))
+			baseAcc.add(closedLoop(b.client, base, s.RootToken, 1, b.o.cell))
+		} else {
+			baseAcc.add(closedLoop(b.client, base, s.RootToken, 1, b.o.cell))
+			acc.add(closedLoop(b.client, one, s.RootToken, 1, b.o.cell))
+		}
 	}
-	if acc.errors > 0 {
-		return row, fmt.Errorf("cached reads: %d errors: %v", acc.errors, acc.firstErr)
+	if acc.errors > 0 || baseAcc.errors > 0 {
+		return row, fmt.Errorf("cached reads: %d errors: %v %v", acc.errors+baseAcc.errors, acc.firstErr, baseAcc.firstErr)
 	}
 	row.p50, row.p99 = percentile(acc.latencies, 50), percentile(acc.latencies, 99)
+	row.baseP50, row.baseP99 = percentile(baseAcc.latencies, 50), percentile(baseAcc.latencies, 99)
 	if b.o.scaleReadAll {
 		t0 = time.Now()
 		err := parallel(0, n, 32, func(i int) error {
