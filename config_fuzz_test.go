@@ -140,24 +140,22 @@ func fuzzBackend(t *testing.T) (*backend, logical.Storage) {
 	return b, s
 }
 
-// dumpStorage renders every key and value under config/ and token/.
+// dumpStorage renders every key and value in storage.
 func dumpStorage(t *testing.T, s logical.Storage) string {
 	t.Helper()
 	ctx := context.Background()
+	keys, err := logical.CollectKeys(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out []string
-	for _, prefix := range []string{configPrefix, tokenPrefix} {
-		keys, err := s.List(ctx, prefix)
+	for _, k := range keys {
+		se, err := s.Get(ctx, k)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, k := range keys {
-			se, err := s.Get(ctx, prefix+k)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if se != nil {
-				out = append(out, prefix+k+"="+string(se.Value))
-			}
+		if se != nil {
+			out = append(out, k+"="+string(se.Value))
 		}
 	}
 	sort.Strings(out)
