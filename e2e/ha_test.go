@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +64,12 @@ func TestHAFailover(t *testing.T) {
 
 	failStart := time.Now()
 	active.Kill()
+	// What a reader sees while the cluster has no active node (for the
+	// fault matrix; not asserted: it depends on how far the election got).
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	_, err = c.Standbys(active)[0].Client.Logical().ReadWithContext(ctx, b.mount+"/token/"+emulator.Rakbank)
+	cancel()
+	t.Logf("a read during the election: err=%v", err)
 	next, err := c.WaitActive()
 	if err != nil {
 		t.Fatal(err)

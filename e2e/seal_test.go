@@ -43,7 +43,9 @@ func TestTokenSurvivesSealUnseal(t *testing.T) {
 	}
 	// The reads above went to a new plugin process, not to the old one's
 	// memory.
-	if after := pluginStarts(srv); after <= started {
+	after := pluginStarts(srv)
+	t.Logf("bankauth plugin processes started: %d before the seal, %d after", started, after)
+	if after <= started {
 		t.Errorf("plugin starts in Vault's log: %d before seal, %d after the reads: was the plugin restarted?", started, after)
 	}
 	wantFetches(t, b, 1, "after seal/unseal")
