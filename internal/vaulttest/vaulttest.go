@@ -338,6 +338,12 @@ func (s *Server) Stop() {
 		s.kill()
 		<-s.exited
 	}
+	if s.ownGroup {
+		// A raft node that became active after a failover can exit on
+		// SIGINT leaving its plugin process behind: end whatever is left of
+		// its process group.
+		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	}
 	s.cmd = nil
 	s.logFile.Close()
 }
