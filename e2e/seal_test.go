@@ -49,6 +49,16 @@ func TestTokenSurvivesSealUnseal(t *testing.T) {
 		t.Errorf("plugin starts in Vault's log: %d before seal, %d after the reads: was the plugin restarted?", started, after)
 	}
 	wantFetches(t, b, 1, "after seal/unseal")
+	srv.Stop()
+	log := srv.Log()
+	if strings.Contains(log, "WARNING: DATA RACE") {
+		t.Error("the plugin reported a data race in Vault's log")
+	}
+	for _, tok := range before {
+		if strings.Contains(log, tok) {
+			t.Error("an access token appears in Vault's log")
+		}
+	}
 }
 
 // pluginStarts counts how often Vault's log says it started a bankauth
