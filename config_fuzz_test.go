@@ -57,6 +57,7 @@ func FuzzConfigWrite(f *testing.F) {
 		}
 		ctx := context.Background()
 		b, s := fuzzBackend(t)
+		defer b.Cleanup(ctx)
 		before := dumpStorage(t, s)
 
 		op := logical.CreateOperation
