@@ -31,7 +31,7 @@ func StartCluster(n int, opts Options) (*Cluster, error) {
 	opts.Storage = "raft"
 	opts.DataDir = ""
 	c := &Cluster{}
-	leader, err := newServer(opts, raftNode{id: "node1", ownPlugin: true})
+	leader, err := newServer(opts, raftNode{id: "node1", member: true})
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +53,7 @@ func StartCluster(n int, opts Options) (*Cluster, error) {
 		return nil, fmt.Errorf("autopilot configuration: %w", err)
 	}
 	for i := 2; i <= n; i++ {
-		s, err := newServer(opts, raftNode{id: fmt.Sprintf("node%d", i), retryJoin: []string{leader.Addr}, ownPlugin: true})
+		s, err := newServer(opts, raftNode{id: fmt.Sprintf("node%d", i), retryJoin: []string{leader.Addr}, member: true})
 		if err != nil {
 			c.Close()
 			return nil, err

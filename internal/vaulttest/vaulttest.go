@@ -144,7 +144,7 @@ func Start(opts Options) (*Server, error) {
 type raftNode struct {
 	id        string   // node_id; "node1" when empty
 	retryJoin []string // leader API addresses to join
-	ownPlugin bool     // a plugin directory of its own, holding a copy of the binary
+	member    bool     // a cluster member: own plugin directory (a copy of the binary) and own process group
 }
 
 // newServer writes a server's configuration; it does not start it.
@@ -161,7 +161,7 @@ func newServer(opts Options, rn raftNode) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if rn.ownPlugin {
+	if rn.member {
 		if pluginDir, err = copyPlugin(pluginDir, filepath.Join(dir, "plugins")); err != nil {
 			return nil, err
 		}
@@ -182,7 +182,7 @@ func newServer(opts Options, rn raftNode) (*Server, error) {
 	s := &Server{
 		Addr: fmt.Sprintf("http://127.0.0.1:%d", port), bin: bin, dir: dir,
 		pluginDir: pluginDir, pluginSHA: sum, LogPath: filepath.Join(dir, "vault.log"),
-		configPath: filepath.Join(dir, "vault.hcl"), ownGroup: rn.ownPlugin,
+		configPath: filepath.Join(dir, "vault.hcl"), ownGroup: rn.member,
 	}
 	storage := `storage "inmem" {}`
 	switch opts.Storage {
