@@ -4,7 +4,9 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,7 +21,8 @@ import (
 //   - reads through any node (standbys forward to the active node) get the
 //     same token, for one bank request per config;
 //   - after the active node is killed with SIGKILL, the new active node
-//     serves the stored token without asking the bank;
+//     serves the stored token without asking the bank, and once a token is
+//     stale, a crowd reading it through every node costs one bank request;
 //   - a forced refresh (vault write -f) through a standby costs exactly one
 //     bank request, and every node then serves the new token.
 func TestHAFailover(t *testing.T) {
@@ -61,6 +64,17 @@ func TestHAFailover(t *testing.T) {
 		}
 	}
 	wantFetches(t, b, 1, "after reads through all three nodes")
+	// A second bank whose token goes stale after the failover: the new
+	// active node then makes one bank request for a crowd of readers.
+	short := newBank(t, active)
+	short.emu.SetTTL(emulator.Rakbank, 30*time.Second)
+	short.configure(t, "short", emulator.Rakbank)
+	shortTok := readVia(t, active, short.mount, "short")
+	handed = append(handed, shortTok)
+	shortExp, ok := short.emu.TokenExpiry(emulator.Rakbank, shortTok)
+	if !ok {
+		t.Fatal("the bank does not know the token it issued")
+	}
 
 	failStart := time.Now()
 	active.Kill()
@@ -89,6 +103,25 @@ func TestHAFailover(t *testing.T) {
 	// The stored token is valid: the new active node must not ask the bank.
 	wantFetches(t, b, 1, "after failover")
 
+	// Once the short token is stale (a fifth of its life left: 6s), readers
+	// on every node at once cost one bank request.
+	if wait := time.Until(shortExp.Add(-5 * time.Second)); wait > 0 {
+		time.Sleep(wait)
+	}
+	crowd := crowdRead(c.Running(), short.mount+"/token/short", 10)
+	for _, err := range crowd.errs {
+		t.Error(err)
+	}
+	if len(crowd.tokens) != 1 || crowd.tokens[shortTok] {
+		t.Errorf("a crowd reading a stale token through every node got tokens %v, want one new token", crowd.tokens)
+	}
+	for tok := range crowd.tokens {
+		handed = append(handed, tok)
+	}
+	if st := short.emu.Stats(emulator.Rakbank); fetches(st) != 2 || st.Failed != 0 {
+		t.Errorf("after the stale token was read by a crowd on every node: bank stats %+v, want 2 token requests", st)
+	}
+
 	standby := c.Standbys(next)[0]
 	for _, p := range emulator.Providers {
 		out, err := standby.MustCLI("write", "-f", "-field=access_token", b.mount+"/token/"+p)
@@ -115,6 +148,45 @@ func TestHAFailover(t *testing.T) {
 		}
 	}
 	wantFetches(t, b, 2, "after reads of the forced token")
+}
+
+// crowdResult is what a crowd of readers got: each distinct token, and
+// every failure.
+type crowdResult struct {
+	tokens map[string]bool
+	errs   []error
+}
+
+// crowdRead has perNode readers on each node read path at once.
+func crowdRead(nodes []*vaulttest.Server, path string, perNode int) crowdResult {
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		res = crowdResult{tokens: map[string]bool{}}
+	)
+	start := make(chan struct{})
+	for _, node := range nodes {
+		for range perNode {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				sec, err := node.Client.Logical().Read(path)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil || sec == nil {
+					res.errs = append(res.errs, fmt.Errorf("read %s through %s: %v", path, node.Addr, err))
+					return
+				}
+				tok, _ := sec.Data["access_token"].(string)
+				seen.add(tok)
+				res.tokens[tok] = true
+			}()
+		}
+	}
+	close(start)
+	wg.Wait()
+	return res
 }
 
 // readVia reads <mount>/token/<name> through one node with vault/api.
