@@ -72,8 +72,9 @@ func newBackend() *backend {
 }
 
 // HandleRequest answers reads of cached tokens directly (fastpath.go), and
-// accepts oauth_metadata as a JSON object as well as a JSON string: the framework has no field type for "any JSON", so an object sent
-// through the API is re-encoded to the string form the schema declares.
+// accepts oauth_metadata as a JSON object as well as a JSON string: the
+// framework has no field type for "any JSON", so an object sent through the
+// API is re-encoded to the string form the schema declares.
 func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
 	if resp := b.fastTokenRead(req); resp != nil { // a cached token: see fastpath.go
 		return resp, nil
@@ -84,6 +85,9 @@ func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 				req.Data[fieldOAuthMetadata] = string(enc)
 			}
 		}
+	}
+	if resp := badConfigInput(req); resp != nil {
+		return resp, nil
 	}
 	return b.Backend.HandleRequest(ctx, req)
 }
