@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -40,10 +41,14 @@ type backend struct {
 
 	mu      sync.RWMutex
 	entries map[string]*entry
+
+	metrics *metrics  // this mount's Prometheus metrics (metrics.go)
+	started time.Time // when this backend was built: status counters count from here
 }
 
 func newBackend() *backend {
-	b := &backend{entries: map[string]*entry{}}
+	b := &backend{entries: map[string]*entry{}, started: time.Now()}
+	b.metrics = newMetrics(b)
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeLogical,
@@ -52,10 +57,15 @@ func newBackend() *backend {
 			// rather than writing into replicated storage.
 			LocalStorage:    []string{tokenPrefix},
 			SealWrapStorage: []string{configPrefix, tokenPrefix},
+			// Answers only when the mount's settings allow it (path_metrics.go).
+			Unauthenticated: []string{publicMetricsPath},
 		},
 		Paths: framework.PathAppend(
 			pathConfig(b),
 			pathToken(b),
+			pathStatus(b),
+			pathMetrics(b),
+			pathSettings(b),
 		),
 		Secrets:        []*framework.Secret{secretToken(b)},
 		Invalidate:     b.invalidate,

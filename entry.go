@@ -17,6 +17,7 @@ type entry struct {
 	lock   chan struct{} // a mutex whose waiters can give up with their context
 	loaded atomic.Pointer[loadedConfig]
 	token  atomic.Pointer[engine.Token]
+	stats  connStats // this node's counters, for status and metrics (observe.go)
 }
 
 // loadedConfig is a config as read from storage, with its bank client.
@@ -93,10 +94,11 @@ func (b *backend) config(ctx context.Context, s logical.Storage, name string, e 
 	if cfg == nil {
 		return nil, errNoConfig(name)
 	}
-	client, err := engine.NewClient(cfg, b.Logger().Named(name))
+	client, err := engine.NewClient(cfg, b.Logger().Named(name).With("config", name))
 	if err != nil {
 		return nil, fmt.Errorf("stored config %q is invalid: %w", name, err)
 	}
+	client.SetObserver(b.observerFor(name, cfg.Provider, e))
 	lc := &loadedConfig{cfg: cfg, client: client}
 	e.loaded.Store(lc)
 	return lc, nil

@@ -62,8 +62,10 @@ func (b *backend) tokenRead(ctx context.Context, req *logical.Request, d *framew
 	name := d.Get("name").(string)
 	e := b.entryFor(name)
 	if tok := e.token.Load(); tok.FreshAt(time.Now()) {
+		e.stats.cacheHits.Add(1)
 		return b.tokenResponse(tok), nil
 	}
+	e.stats.cacheMisses.Add(1)
 	tok, err := b.obtain(ctx, req.Storage, name, e, false, time.Time{})
 	if err != nil {
 		return tokenError(err)

@@ -29,6 +29,7 @@ type Client struct {
 	secrets  []string
 	logger   hclog.Logger
 	now      func() time.Time
+	observer Observer // see SetObserver; nil when nobody watches
 }
 
 // NewClient builds a Client for a valid config. The logger may be nil.
@@ -80,7 +81,9 @@ func (c *Client) Close() { c.http.CloseIdleConnections() }
 func (c *Client) Fetch(ctx context.Context, prev *Token) (*Token, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.EffectiveTimeout())
 	defer cancel()
+	start := time.Now()
 	tok, err := c.provider.fetch(ctx, c, prev)
+	c.recordFetch(tok, err, time.Since(start))
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +100,9 @@ type exchange struct {
 	user   string // Basic auth, raw (not URL-encoded), when pass or user is set
 	pass   string
 	basic  bool
+	// attempt numbers retries of one step (1 or 0 for the first try), for
+	// metrics and logs only.
+	attempt int
 }
 
 // answer is what the bank said.
@@ -129,14 +135,13 @@ func (c *Client) do(ctx context.Context, x exchange) (*answer, error) {
 	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
-		c.logger.Warn("bank request failed", "provider", c.provider.Name(), "step", x.step,
-			"duration", time.Since(start), "error", c.transportError(err))
+		c.recordRequest(x, 0, time.Since(start), nil, c.transportError(err))
 		return nil, &UpstreamError{Provider: c.provider.Name(), Step: x.step, Message: c.transportError(err)}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodySize+1))
-	c.logger.Debug("bank request", "provider", c.provider.Name(), "step", x.step, "method", x.method,
-		"status", resp.StatusCode, "duration", time.Since(start), "bytes", len(data))
+	c.recordRequest(x, resp.StatusCode, time.Since(start),
+		&answer{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), body: data}, "")
 	if err != nil {
 		return nil, &UpstreamError{Provider: c.provider.Name(), Step: x.step, Status: resp.StatusCode,
 			Message: "reading response: " + c.transportError(err)}
