@@ -80,8 +80,10 @@ func (c *Client) recordRequest(x exchange, status int, latency time.Duration, a 
 	if c.observer != nil {
 		c.observer.BankRequest(ev)
 	}
+	// Values are strings and numbers only: an external plugin's log lines
+	// travel to Vault as JSON, where a time.Duration would become nanoseconds.
 	args := []any{"provider", ev.Provider, "step", ev.Step, "method", ev.Method, "status", ev.Status,
-		"latency", ev.Latency, "attempt", ev.Attempt, "outcome", ev.Outcome}
+		"latency", ev.Latency.String(), "attempt", ev.Attempt, "outcome", ev.Outcome}
 	switch {
 	case failure != "":
 		c.logger.Warn("bank request failed", append(args, "error", failure)...)
@@ -110,12 +112,12 @@ func (c *Client) recordFetch(tok *Token, err error, elapsed time.Duration) {
 	}
 	switch {
 	case err == nil:
-		c.logger.Debug("token fetched", "provider", c.provider.Name(), "elapsed", elapsed,
-			"lifetime", tok.Lifetime().Round(time.Second), "expires_at", tok.ExpiresAt.UTC().Format(time.RFC3339))
+		c.logger.Debug("token fetched", "provider", c.provider.Name(), "elapsed", elapsed.String(),
+			"lifetime", tok.Lifetime().Round(time.Second).String(), "expires_at", tok.ExpiresAt.UTC().Format(time.RFC3339))
 	case isContextError(err):
-		c.logger.Warn("token fetch abandoned", "provider", c.provider.Name(), "elapsed", elapsed, "error", err.Error())
+		c.logger.Warn("token fetch abandoned", "provider", c.provider.Name(), "elapsed", elapsed.String(), "error", err.Error())
 	default:
-		c.logger.Error("token fetch failed", "provider", c.provider.Name(), "elapsed", elapsed, "error", err.Error())
+		c.logger.Error("token fetch failed", "provider", c.provider.Name(), "elapsed", elapsed.String(), "error", err.Error())
 	}
 }
 
@@ -123,9 +125,9 @@ func isContextError(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
-// headerNames lists the request's header names, sorted; Authorization when
-// Basic auth is set.
-func headerNames(h http.Header, basic bool) []string {
+// headerNames lists the request's header names, sorted and comma-joined;
+// Authorization when Basic auth is set.
+func headerNames(h http.Header, basic bool) string {
 	out := make([]string, 0, len(h)+1)
 	for k := range h {
 		out = append(out, k)
@@ -134,27 +136,28 @@ func headerNames(h http.Header, basic bool) []string {
 		out = append(out, "Authorization")
 	}
 	sort.Strings(out)
-	return out
+	return strings.Join(out, ",")
 }
 
-// queryNames lists the query parameter names of a request path, sorted.
-func queryNames(path string) []string {
+// queryNames lists the query parameter names of a request path, sorted and
+// comma-joined.
+func queryNames(path string) string {
 	_, raw, ok := strings.Cut(path, "?")
 	if !ok {
-		return []string{}
+		return ""
 	}
 	q, err := url.ParseQuery(raw)
 	if err != nil {
-		return []string{"(unparsable)"}
+		return "(unparsable)"
 	}
 	return sortedKeys(q)
 }
 
 // bodyFieldNames lists the top-level field names of a JSON object or form
-// body, sorted. Other bodies are described by kind only.
-func bodyFieldNames(body []byte, contentType string) []string {
+// body, sorted and comma-joined. Other bodies are described by kind only.
+func bodyFieldNames(body []byte, contentType string) string {
 	if len(body) == 0 {
-		return []string{}
+		return ""
 	}
 	mt, _, _ := mime.ParseMediaType(contentType)
 	var obj map[string]json.RawMessage
@@ -166,14 +169,14 @@ func bodyFieldNames(body []byte, contentType string) []string {
 			return sortedKeys(q)
 		}
 	}
-	return []string{"(not a JSON object or form)"}
+	return "(not a JSON object or form)"
 }
 
-func sortedKeys[V any](m map[string]V) []string {
+func sortedKeys[V any](m map[string]V) string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)
 	}
 	sort.Strings(out)
-	return out
+	return strings.Join(out, ",")
 }

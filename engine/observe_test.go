@@ -83,8 +83,8 @@ func TestObserverAndTraceLog(t *testing.T) {
 		"[WARN]  bank request answered with an error status: config=c-etranzact provider=etranzact step=token",
 		"[ERROR] token fetch failed: config=c-rakbank provider=rakbank",
 		"[TRACE] bank request shape: config=c-isbank provider=isbank step=code",
-		"X-Service-Account-Secret", `request_body_fields=["code", "grant_type"]`, `request_query=["grant_type", "user_id"]`,
-		`response_body_fields=["access_token",`,
+		"X-Service-Account-Secret", `request_body_fields="code,grant_type"`, `request_query="grant_type,user_id"`,
+		`response_body_fields="access_token,`,
 	} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q", want)
