@@ -191,6 +191,14 @@ func TestMetricsNeedATokenUnlessOptedIn(t *testing.T) {
 	if code, _, _ := b.getMetrics(t, "metrics", ""); code != http.StatusForbidden {
 		t.Errorf("metrics without a token: HTTP %d, want 403", code)
 	}
+	// Prometheus sends its credentials as "Authorization: Bearer": Vault takes that too.
+	req, _ := http.NewRequest(http.MethodGet, b.srv.Addr+"/v1/"+b.mount+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+b.srv.RootToken)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("metrics with a bearer token: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	code, _, body := b.getMetrics(t, "metrics/public", "")
 	if code != http.StatusForbidden || !strings.Contains(body, "unauthenticated_metrics") {
 		t.Errorf("metrics/public with the setting off: HTTP %d %s", code, body)
@@ -282,7 +290,7 @@ func TestOpenAPIOperationIDs(t *testing.T) {
 		"config/x":       {"provider", "base_url", "client_secret", "oauth_metadata"},
 		"config/":        {"List"},
 		"token/x":        {"access_token", "expires_in", "force"},
-		"status/x":       {"consecutive_failures", "last_error_bank_code", "per", "since the plugin started"},
+		"status/x":       {"consecutive_failures", "last_error_bank_code", "this node", "since the plugin started"},
 		"status/":        {"consecutive_failures"},
 		"metrics":        {"bankauth_bank_requests_total", "text"},
 		"metrics/public": {"unauthenticated_metrics"},
