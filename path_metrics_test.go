@@ -92,6 +92,20 @@ func TestMetricsMoveWithTheBank(t *testing.T) {
 			t.Errorf("%s%v = %v (found %t), want %v", c.name, c.labels, got, ok, c.want)
 		}
 	}
+	// The latency histogram merges the code and token steps: buckets are
+	// cumulative and the last one holds every request.
+	for _, m := range fams["bankauth_bank_request_duration_seconds"].Metric {
+		h, prev := m.Histogram, uint64(0)
+		for _, bk := range h.Bucket {
+			if bk.GetCumulativeCount() < prev {
+				t.Errorf("buckets not cumulative: %v", h.Bucket)
+			}
+			prev = bk.GetCumulativeCount()
+		}
+		if prev != h.GetSampleCount() || h.GetSampleSum() <= 0 {
+			t.Errorf("histogram %v: last bucket %d, count %d, sum %v", m.Label, prev, h.GetSampleCount(), h.GetSampleSum())
+		}
+	}
 	if _, ok := sample(fams, "bankauth_token_expiry_timestamp_seconds", cfg); !ok {
 		t.Error("no token expiry gauge")
 	}
