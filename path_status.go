@@ -199,7 +199,8 @@ Reading status/<name> shows, without any secret or token:
     refresh_token_expires_at
   from this node's memory, counted since the plugin started here
   (counters_since); a restart or plugin reload sets them back to zero:
-    last_error (the sanitized text readers got) with last_error_at,
+    last_error (the sanitized text readers got, without the "config <name>:"
+    prefix) with last_error_at,
     last_error_provider, last_error_step, last_error_http_status,
     last_error_bank_code, last_error_bank_message;
     consecutive_failures (failed fetches since the last success),
