@@ -100,8 +100,8 @@ type exchange struct {
 	user   string // Basic auth, raw (not URL-encoded), when pass or user is set
 	pass   string
 	basic  bool
-	// attempt numbers retries of one step (1 or 0 for the first try), for
-	// metrics and logs only.
+	// attempt numbers retries of one step, for logs and observers only; 0
+	// takes it from the context (withAttempt), else 1.
 	attempt int
 }
 
@@ -135,12 +135,12 @@ func (c *Client) do(ctx context.Context, x exchange) (*answer, error) {
 	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
-		c.recordRequest(x, 0, time.Since(start), nil, c.transportError(err))
+		c.recordRequest(ctx, x, 0, time.Since(start), nil, c.transportError(err))
 		return nil, &UpstreamError{Provider: c.provider.Name(), Step: x.step, Message: c.transportError(err)}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodySize+1))
-	c.recordRequest(x, resp.StatusCode, time.Since(start),
+	c.recordRequest(ctx, x, resp.StatusCode, time.Since(start),
 		&answer{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), body: data}, "")
 	if err != nil {
 		return nil, &UpstreamError{Provider: c.provider.Name(), Step: x.step, Status: resp.StatusCode,

@@ -70,13 +70,34 @@ func outcomeOf(status int) string {
 	return OutcomeUnhandled
 }
 
+type attemptKey struct{}
+
+// withAttempt marks ctx as attempt n (1-based) of a retried step: the bank
+// requests made under it are logged and observed with that attempt number.
+// A retry loop calls it around each try.
+func withAttempt(ctx context.Context, n int) context.Context {
+	return context.WithValue(ctx, attemptKey{}, n)
+}
+
+// attemptOf is the exchange's attempt number: its own, else the one ctx
+// carries, else 1.
+func attemptOf(ctx context.Context, x exchange) int {
+	if x.attempt > 0 {
+		return x.attempt
+	}
+	if n, ok := ctx.Value(attemptKey{}).(int); ok && n > 0 {
+		return n
+	}
+	return 1
+}
+
 // recordRequest reports one round trip to the observer and the log: debug
 // for a 2xx, warn for anything else. failure is the (scrubbed) transport
 // error when no answer came. At trace level the request's and answer's
 // shapes are logged too: header, query and body field names, never values.
-func (c *Client) recordRequest(x exchange, status int, latency time.Duration, a *answer, failure string) {
+func (c *Client) recordRequest(ctx context.Context, x exchange, status int, latency time.Duration, a *answer, failure string) {
 	ev := RequestEvent{Provider: c.provider.Name(), Step: x.step, Method: x.method, Status: status,
-		Latency: latency, Attempt: max(x.attempt, 1), Outcome: outcomeOf(status)}
+		Latency: latency, Attempt: attemptOf(ctx, x), Outcome: outcomeOf(status)}
 	if c.observer != nil {
 		c.observer.BankRequest(ev)
 	}
