@@ -4,8 +4,11 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -303,6 +306,46 @@ func TestOpenAPIOperationIDs(t *testing.T) {
 		}
 		if err := contains(out, fields...); err != nil {
 			t.Errorf("path-help %s: %v", path, err)
+		}
+	}
+}
+
+// TestMonitoringPolicy checks the monitoring policy of docs/policies.md on
+// a real Vault: metrics and status yes, tokens and configs no.
+func TestMonitoringPolicy(t *testing.T) {
+	t.Parallel()
+	b := newBank(t, nil)
+	b.configure(t, "rak", emulator.Rakbank)
+	b.readToken(t, "rak")
+	policy := fmt.Sprintf(`
+path "%[1]s/metrics"  { capabilities = ["read"] }
+path "%[1]s/status/*" { capabilities = ["read"] }
+path "%[1]s/status"   { capabilities = ["list"] }
+`, b.mount)
+	path := filepath.Join(t.TempDir(), "monitoring.hcl")
+	if err := os.WriteFile(path, []byte(policy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	name := "monitoring-" + b.mount
+	if _, err := b.srv.MustCLI("policy", "write", name, path); err != nil {
+		t.Fatal(err)
+	}
+	out, err := b.srv.MustCLI("token", "create", "-policy="+name, "-field=token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mon := strings.TrimSpace(out)
+	if code, _, body := b.getMetrics(t, "metrics", mon); code != http.StatusOK {
+		t.Errorf("monitoring token reading metrics: HTTP %d %s", code, body)
+	}
+	for _, args := range [][]string{{"read", b.mount + "/status/rak"}, {"list", b.mount + "/status"}} {
+		if r := b.srv.CLI(mon, args...); r.ExitCode != 0 {
+			t.Errorf("monitoring token: vault %s: %s", strings.Join(args, " "), r.Stderr)
+		}
+	}
+	for _, args := range [][]string{{"read", b.mount + "/token/rak"}, {"read", b.mount + "/config/rak"}, {"write", b.mount + "/settings", "unauthenticated_metrics=true"}} {
+		if r := b.srv.CLI(mon, args...); r.ExitCode == 0 || !strings.Contains(r.Stderr, "Code: 403") {
+			t.Errorf("monitoring token ran vault %s: exit %d %s", strings.Join(args, " "), r.ExitCode, r.Stderr)
 		}
 	}
 }
