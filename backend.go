@@ -31,6 +31,9 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 	if err := b.Setup(ctx, conf); err != nil {
 		return nil, err
 	}
+	// Background refreshes have no request, hence no req.Storage: they use
+	// the mount's storage view.
+	b.storage = conf.StorageView
 	return b, nil
 }
 
@@ -42,12 +45,15 @@ type backend struct {
 	mu      sync.RWMutex
 	entries map[string]*entry
 
+	storage   logical.Storage // the mount's storage view, for background refresh
+	refresher *refresher
+
 	metrics *metrics  // this mount's Prometheus metrics (metrics.go)
 	started time.Time // when this backend was built: status counters count from here
 }
 
 func newBackend() *backend {
-	b := &backend{entries: map[string]*entry{}, started: time.Now()}
+	b := &backend{entries: map[string]*entry{}, refresher: newRefresher(), started: time.Now()}
 	b.metrics = newMetrics(b)
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
@@ -55,7 +61,7 @@ func newBackend() *backend {
 		PathsSpecial: &logical.Paths{
 			// Tokens are per cluster: a performance secondary fetches its own
 			// rather than writing into replicated storage.
-			LocalStorage:    []string{tokenPrefix},
+			LocalStorage:    []string{tokenPrefix, budgetPrefix},
 			SealWrapStorage: []string{configPrefix, tokenPrefix},
 			// Answers only when the mount's settings allow it (path_metrics.go).
 			Unauthenticated: []string{publicMetricsPath},
@@ -117,13 +123,16 @@ func (b *backend) invalidate(_ context.Context, key string) {
 	}
 }
 
-// clean closes idle bank connections when the mount is unloaded.
+// clean stops background refreshes and closes idle bank connections when
+// the mount is unloaded.
 func (b *backend) clean(context.Context) {
+	b.refresher.stop()
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	for _, e := range b.entries {
 		e.forget()
 	}
+	b.mu.Unlock()
+	b.refresher.wait()
 }
 
 const backendHelp = `

@@ -143,16 +143,17 @@ func (b *backend) observerFor(provider string, e *entry) *connObserver {
 
 // ObserveStaleServed records that a reader of name got a token past its
 // refresh point (but not expired) because the bank could not give a new one.
-// Serve-while-valid (token reads) calls it; it counts in status/<name>
-// stale_served and the bankauth_tokens_served_stale_total metric.
+// It counts in status/<name> stale_served and the
+// bankauth_tokens_served_stale_total metric. tokenRead counts its own
+// stale answers directly on the entry; this is for other callers.
 func (b *backend) ObserveStaleServed(name string) {
 	b.entryFor(name).stats.staleServed.Add(1)
 }
 
 // ObserveRefreshLag records how late a background refresh of a token ran:
-// the time between when the refresher meant to renew it (e.g. its refresh
-// point) and when the new token was stored; zero or negative when on time.
-// The background refresher calls it once per refresh; it feeds the
+// the time from the token's planned refresh point (refreshPoint) to when
+// the new token was stored, backoffs after failures included. The
+// background refresher calls it once per successful refresh; it feeds the
 // bankauth_background_refresh_lag_seconds histogram.
 func (b *backend) ObserveRefreshLag(lag time.Duration) {
 	b.metrics.refreshLag.Observe(max(lag, 0).Seconds())

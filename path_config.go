@@ -39,6 +39,9 @@ func configFields() map[string]*framework.FieldSchema {
 		}
 		fields[name] = fs
 	}
+	for name, f := range lifecycleFields() {
+		fields[name] = f
+	}
 	fields[fieldOAuthMetadata].Description = `RAKBANK only: JSON object sent as oauth_metadata, e.g. {"account_id":"0188000049916"}. Accepts a JSON string or an object.`
 	return fields
 }
@@ -132,6 +135,7 @@ func mergeConfig(existing *engine.Config, d *framework.FieldData) (*engine.Confi
 	if existing != nil {
 		cfg.Provider, cfg.BaseURL, cfg.CACert, cfg.Timeout = existing.Provider, existing.BaseURL, existing.CACert, existing.Timeout
 		cfg.OAuthMetadata = existing.OAuthMetadata
+		cfg.Lifecycle = existing.Lifecycle
 		for k, v := range existing.Settings {
 			cfg.Settings[k] = v
 		}
@@ -141,7 +145,7 @@ func mergeConfig(existing *engine.Config, d *framework.FieldData) (*engine.Confi
 	}
 	if p, ok := d.GetOk(engine.FieldProvider); ok && p.(string) != cfg.Provider {
 		cfg = &engine.Config{Provider: p.(string), BaseURL: cfg.BaseURL, CACert: cfg.CACert, Timeout: cfg.Timeout,
-			Settings: map[string]string{}, Secrets: map[string]string{}}
+			Settings: map[string]string{}, Secrets: map[string]string{}, Lifecycle: cfg.Lifecycle}
 	}
 	provFields := engine.AllFields()
 	for key := range d.Raw {
@@ -160,6 +164,9 @@ func mergeConfig(existing *engine.Config, d *framework.FieldData) (*engine.Confi
 			}
 			cfg.OAuthMetadata = md
 		default:
+			if mergeLifecycle(&cfg.Lifecycle, key, d) {
+				continue
+			}
 			f, ok := provFields[key]
 			if !ok {
 				return nil, &engine.FieldError{Field: key, Message: "unknown field"}
@@ -214,6 +221,9 @@ func (b *backend) configRead(ctx context.Context, req *logical.Request, d *frame
 	if cfg.CACert != "" {
 		data[engine.FieldCACert] = cfg.CACert
 	}
+	for k, v := range lifecycleData(cfg) {
+		data[k] = v
+	}
 	if p, ok := engine.Lookup(cfg.Provider); ok {
 		for _, f := range p.Fields() {
 			switch {
@@ -245,6 +255,10 @@ func (b *backend) configDelete(ctx context.Context, req *logical.Request, d *fra
 	if err := req.Storage.Delete(ctx, configPrefix+name); err != nil {
 		return nil, err
 	}
+	if err := req.Storage.Delete(ctx, budgetPrefix+name); err != nil {
+		return nil, err
+	}
+	e.budget = nil
 	e.forget()
 	return nil, nil
 }
@@ -262,7 +276,8 @@ const pathConfigHelpSyn = `Configure a bank connection: provider, endpoint and c
 
 const pathConfigHelpDesc = `
 Each config names one bank connection. Common fields: provider (required),
-base_url, ca_cert, timeout. Provider fields:
+base_url, ca_cert, timeout, default_lifetime, background_refresh_idle,
+max_requests_per_minute, max_requests_per_day. Provider fields:
 
   isbank             client_id, client_secret*, service_account_id,
                      service_account_secret*, scope; base_url is required

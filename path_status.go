@@ -66,6 +66,7 @@ func statusFields() map[string]*framework.FieldSchema {
 		"last_error_http_status":   f(framework.TypeInt, "HTTP status the bank answered the last failed fetch with; 0 when no answer came."),
 		"last_error_bank_code":     f(framework.TypeString, "The bank's own error code in that answer, if any."),
 		"last_error_bank_message":  f(framework.TypeString, "The bank's own error message in that answer (or what went wrong)."),
+		"bank_backoff_until":       f(framework.TypeString, "After a failed fetch this node asks the bank nothing before this time (RFC 3339 UTC); null when not backing off."),
 		"consecutive_failures":     f(framework.TypeInt, "Token fetches failed in a row since the last success (this node)."),
 		"fetch_failures":           f(framework.TypeInt, "Token fetches failed (this node, since plugin start)."),
 		"bank_requests":            f(framework.TypeInt, "HTTP requests sent to the bank (this node, since plugin start)."),
@@ -124,8 +125,12 @@ func (b *backend) statusRead(ctx context.Context, req *logical.Request, d *frame
 		data["refresh_token_expires_at"] = rfc3339(tok.RefreshExpiresAt)
 	}
 	var s *connStats
+	data["bank_backoff_until"] = nil
 	if e := b.peekEntry(name); e != nil {
 		s = &e.stats
+		if at := e.health.retryTime(); at.After(time.Now()) {
+			data["bank_backoff_until"] = rfc3339(at)
+		}
 	} else {
 		s = &connStats{}
 	}
@@ -204,6 +209,8 @@ Reading status/<name> shows, without any secret or token:
     last_error_provider, last_error_step, last_error_http_status,
     last_error_bank_code, last_error_bank_message;
     consecutive_failures (failed fetches since the last success),
+    bank_backoff_until (after a failure the bank is left alone until then;
+    reads meanwhile get the cached token while it is valid, or the error),
     fetch_failures, bank_requests (HTTP requests to the bank),
     cache_hits (reads answered from memory), cache_misses (reads that found
     no fresh token in memory; they may still be served from storage or by

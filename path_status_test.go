@@ -31,34 +31,52 @@ func TestStatusFollowsReadsAndFailures(t *testing.T) {
 		t.Errorf("token times missing: %v", st)
 	}
 
-	// Two failed forced refreshes: a streak of two, the bank's own answer kept.
-	e.emu.FailNext(emulator.Rakbank, 2, emulator.Failure{Status: 503,
-		Body: `{"status":"503","response_code":"ESB-503","response_message":"Backend down"}`})
-	for range 2 {
+	// The bank fails (a 500 is not retried): the failure is kept with the
+	// bank's own answer, and the bank is left alone for a while.
+	e.emu.FailNext(emulator.Rakbank, -1, emulator.Failure{Status: 500,
+		Body: `{"status":"500","response_code":"ESB-500","response_message":"Backend down"}`})
+	forceFails := func() {
+		t.Helper()
 		if resp, err := e.request(t, logical.UpdateOperation, "token/rak", nil); err == nil && !resp.IsError() {
 			t.Fatal("forced refresh succeeded against a failing bank")
 		}
 	}
+	forceFails()
 	st = e.mustOK(t, logical.ReadOperation, "status/rak", nil).Data
-	want = map[string]any{"consecutive_failures": int64(2), "fetch_failures": uint64(2), "bank_requests": uint64(3),
-		"last_error_provider": "rakbank", "last_error_step": "token", "last_error_http_status": 503,
-		"last_error_bank_code": "ESB-503", "last_error_bank_message": "Backend down"}
+	want = map[string]any{"consecutive_failures": int64(1), "fetch_failures": uint64(1), "bank_requests": uint64(2),
+		"last_error_provider": "rakbank", "last_error_step": "token", "last_error_http_status": 500,
+		"last_error_bank_code": "ESB-500", "last_error_bank_message": "Backend down"}
 	for k, v := range want {
 		if st[k] != v {
-			t.Errorf("after failures %s = %v (%T), want %v", k, st[k], st[k], v)
+			t.Errorf("after a failure %s = %v (%T), want %v", k, st[k], st[k], v)
 		}
 	}
-	if msg, _ := st["last_error"].(string); !strings.Contains(msg, "rakbank token request failed: HTTP 503") {
+	if msg, _ := st["last_error"].(string); !strings.Contains(msg, "rakbank token request failed: HTTP 500") {
 		t.Errorf("last_error %q", msg)
 	}
-	if st["last_error_at"] == nil {
-		t.Error("no last_error_at")
+	if st["last_error_at"] == nil || st["bank_backoff_until"] == nil {
+		t.Errorf("no last_error_at or bank_backoff_until: %v", st)
+	}
+	// During the backoff a forced refresh fails without a bank request.
+	forceFails()
+	if st = e.mustOK(t, logical.ReadOperation, "status/rak", nil).Data; st["bank_requests"] != uint64(2) || st["consecutive_failures"] != int64(1) {
+		t.Errorf("during the backoff: %v", st)
+	}
+	// The backoff over (reset here rather than waited for), a second failure
+	// makes a streak of two.
+	rak := e.b.entryFor("rak")
+	rak.health.reset()
+	forceFails()
+	if st = e.mustOK(t, logical.ReadOperation, "status/rak", nil).Data; st["consecutive_failures"] != int64(2) || st["bank_requests"] != uint64(3) {
+		t.Errorf("second failure: %v", st)
 	}
 
 	// A success ends the streak but keeps the last error.
+	e.emu.ClearFailures()
+	rak.health.reset()
 	e.mustOK(t, logical.UpdateOperation, "token/rak", nil)
 	st = e.mustOK(t, logical.ReadOperation, "status/rak", nil).Data
-	if st["consecutive_failures"] != int64(0) || st["last_error_bank_code"] != "ESB-503" {
+	if st["consecutive_failures"] != int64(0) || st["last_error_bank_code"] != "ESB-500" || st["bank_backoff_until"] != nil {
 		t.Errorf("after recovery: %v", st)
 	}
 	text := stringify(st)

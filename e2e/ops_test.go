@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bankauth/vault-plugin-secrets-bankauth/emulator"
 	dto "github.com/prometheus/client_model/go"
@@ -145,33 +146,48 @@ func TestStatusAndMetricsFollowTheBank(t *testing.T) {
 		t.Errorf("cache or latency metrics wrong")
 	}
 
-	// The bank goes down: forced refreshes fail with its own answer.
+	// The bank goes down: a forced refresh retries the 503 (3 attempts in
+	// all), fails with the bank's own answer, and the bank is then left
+	// alone for a while.
 	b.emu.FailNext(emulator.Rakbank, -1, emulator.Failure{Status: 503,
 		Body: `{"status":"503","response_code":"ESB-503","response_message":"Backend down"}`})
-	for range 2 {
-		if r := b.srv.CLI("", "write", "-f", b.mount+"/token/rak"); r.ExitCode == 0 {
-			t.Fatal("forced refresh succeeded against a failing bank")
-		}
+	if r := b.srv.CLI("", "write", "-f", b.mount+"/token/rak"); r.ExitCode == 0 {
+		t.Fatal("forced refresh succeeded against a failing bank")
 	}
 	st = b.status(t, "rak")
-	if num(st["consecutive_failures"]) != 2 || num(st["last_error_http_status"]) != 503 || st["last_error_bank_code"] != "ESB-503" ||
-		st["last_error_bank_message"] != "Backend down" || st["last_error_step"] != "token" || st["last_error_at"] == nil {
-		t.Errorf("status during the outage: %v", st)
+	if num(st["consecutive_failures"]) != 1 || num(st["last_error_http_status"]) != 503 || st["last_error_bank_code"] != "ESB-503" ||
+		st["last_error_bank_message"] != "Backend down" || st["last_error_step"] != "token" || st["last_error_at"] == nil ||
+		st["bank_backoff_until"] == nil || num(st["bank_requests"]) != 4 || b.emu.Stats(emulator.Rakbank).Total != 4 {
+		t.Errorf("status during the outage: %v (emulator %+v)", st, b.emu.Stats(emulator.Rakbank))
+	}
+	// During the backoff a forced refresh fails without asking the bank.
+	if r := b.srv.CLI("", "write", "-f", b.mount+"/token/rak"); r.ExitCode == 0 || !strings.Contains(r.Stderr, "backs off") {
+		t.Errorf("forced refresh during the backoff: exit %d %s", r.ExitCode, r.Stderr)
+	}
+	if got := num(b.status(t, "rak")["bank_requests"]); got != 4 || b.emu.Stats(emulator.Rakbank).Total != 4 {
+		t.Errorf("the bank was asked during the backoff: status %v, emulator %+v", got, b.emu.Stats(emulator.Rakbank))
 	}
 	m = b.scrape(t)
-	if m.value("bankauth_bank_requests_total", "config", "rak", "outcome", "5xx") != 2 ||
-		m.value("bankauth_token_fetch_consecutive_failures", "config", "rak") != 2 ||
-		m.value("bankauth_token_fetches_total", "config", "rak", "result", "failure") != 2 {
+	if m.value("bankauth_bank_requests_total", "config", "rak", "outcome", "5xx") != 3 ||
+		m.value("bankauth_token_fetch_consecutive_failures", "config", "rak") != 1 ||
+		m.value("bankauth_token_fetches_total", "config", "rak", "result", "failure") != 1 {
 		t.Errorf("metrics during the outage do not show it")
 	}
 
-	// Recovery.
+	// Recovery, once the backoff (seconds) is over.
 	b.emu.ClearFailures()
-	if _, err := b.srv.MustCLI("write", "-f", b.mount+"/token/rak"); err != nil {
-		t.Fatal(err)
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		if r := b.srv.CLI("", "write", "-f", b.mount+"/token/rak"); r.ExitCode == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no recovery within 45 s after the bank came back")
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 	st = b.status(t, "rak")
-	if num(st["consecutive_failures"]) != 0 || num(st["bank_requests"]) != float64(b.emu.Stats(emulator.Rakbank).Total) {
+	if num(st["consecutive_failures"]) != 0 || num(st["bank_requests"]) != float64(b.emu.Stats(emulator.Rakbank).Total) || st["last_error_bank_code"] != "ESB-503" {
 		t.Errorf("status after recovery: %v (emulator %+v)", st, b.emu.Stats(emulator.Rakbank))
 	}
 

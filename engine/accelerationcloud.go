@@ -25,6 +25,10 @@ func (accelerationcloud) Fields() []Field {
 }
 
 func (p accelerationcloud) fetch(ctx context.Context, c *Client, _ *Token) (*Token, error) {
+	return c.withRetries(ctx, func(ctx context.Context) (*Token, error) { return p.once(ctx, c) })
+}
+
+func (p accelerationcloud) once(ctx context.Context, c *Client) (*Token, error) {
 	q := url.Values{"grant_type": {"client_credentials"}, "user_id": {c.cfg.Value(FieldUserID)}}
 	h := headers("Accept", "application/json")
 	start := c.now()
@@ -38,3 +42,8 @@ func (p accelerationcloud) fetch(ctx context.Context, c *Client, _ *Token) (*Tok
 	}
 	return c.parseToken("token", a, start)
 }
+
+// DefaultLimits is Acceleration Cloud's published authentication budget for
+// the Standard tier: 10 requests a minute (and at most 10 in any 5 s, which
+// the minute limit already implies) and 60 a day.
+func (accelerationcloud) DefaultLimits() Limits { return Limits{PerMinute: 10, PerDay: 60} }

@@ -38,6 +38,8 @@ type Config struct {
 	Secrets map[string]string `json:"secrets,omitempty"`
 	// OAuthMetadata is RAKBANK's oauth_metadata object, sent as given.
 	OAuthMetadata map[string]any `json:"oauth_metadata,omitempty"`
+	// Lifecycle and budget settings; see limits.go.
+	Lifecycle
 }
 
 // FieldError is invalid configuration input; Field names the culprit.
@@ -147,7 +149,7 @@ func (c *Config) Validate() error {
 	if c.Timeout < 0 || c.Timeout > MaxTimeout {
 		return fieldErr(FieldTimeout, "must be between 1s and %s", MaxTimeout)
 	}
-	return nil
+	return c.Lifecycle.validate()
 }
 
 // ValidateBaseURL accepts an absolute https URL without query, fragment or

@@ -22,12 +22,15 @@ func (etranzact) Fields() []Field {
 }
 
 // fetch refreshes while the refresh token is good; if the bank rejects the
-// refresh token it logs in again, once.
+// refresh token it logs in again, once. Transient failures are retried per
+// grant: a refresh that keeps failing with a 503 is not turned into a login.
 func (p etranzact) fetch(ctx context.Context, c *Client, prev *Token) (*Token, error) {
 	if prev.CanRefreshAt(c.now()) {
-		tok, err := p.post(ctx, c, "refresh", map[string]string{
-			"refresh_token": prev.RefreshToken,
-			"grant_type":    "refresh_token",
+		tok, err := c.withRetries(ctx, func(ctx context.Context) (*Token, error) {
+			return p.post(ctx, c, "refresh", map[string]string{
+				"refresh_token": prev.RefreshToken,
+				"grant_type":    "refresh_token",
+			})
 		})
 		if err == nil {
 			return tok, nil
@@ -37,9 +40,11 @@ func (p etranzact) fetch(ctx context.Context, c *Client, prev *Token) (*Token, e
 		}
 		c.logger.Info("refresh token rejected, logging in again", "provider", p.Name(), "status", err.(*UpstreamError).Status)
 	}
-	return p.post(ctx, c, "token", map[string]string{
-		"username": c.cfg.Value(FieldUsername),
-		"password": c.cfg.Value(FieldPassword),
+	return c.withRetries(ctx, func(ctx context.Context) (*Token, error) {
+		return p.post(ctx, c, "token", map[string]string{
+			"username": c.cfg.Value(FieldUsername),
+			"password": c.cfg.Value(FieldPassword),
+		})
 	})
 }
 

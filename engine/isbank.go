@@ -34,7 +34,22 @@ func (isbank) Fields() []Field {
 	}
 }
 
+// fetch retries the whole two-step flow on a transient failure, never the
+// token step alone: the code is single-use, and a bank that failed after
+// reading it (a 502 from its gateway, a reset connection) may have consumed
+// it, so a retry starts over with a new code.
 func (p isbank) fetch(ctx context.Context, c *Client, _ *Token) (*Token, error) {
+	return c.withRetries(ctx, func(ctx context.Context) (*Token, error) { return p.twoSteps(ctx, c) })
+}
+
+func (p isbank) twoSteps(ctx context.Context, c *Client) (*Token, error) {
+	// Both steps must fit the request budget: a code without the budget to
+	// trade it would be wasted.
+	if c.budget != nil {
+		if err := c.budget.room(p.Name(), c.now(), 2); err != nil {
+			return nil, err
+		}
+	}
 	cfg := c.cfg
 	// Header names are sent exactly as the bank's page spells them.
 	h := headers(

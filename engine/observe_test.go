@@ -49,23 +49,27 @@ func TestObserverAndTraceLog(t *testing.T) {
 			t.Fatalf("%s: %v", p, err)
 		}
 		issued = append(issued, emu.IssuedSecrets(p)...)
-		emu.FailNext(p, 1, emulator.Failure{Status: 503})
+		// A 503 is retried: every try is observed with its attempt number.
+		emu.FailNext(p, -1, emulator.Failure{Status: 503})
 		if _, err := c.Fetch(context.Background(), nil); err == nil {
 			t.Fatalf("%s: fetch succeeded against a failing bank", p)
 		}
+		emu.ClearFailures()
 		issued = append(issued, emu.IssuedSecrets(p)...)
 		c.Close()
 
-		wantSteps := []string{"token", "token"}
+		wantSteps := []string{"token", "token", "token", "token"}
+		wantAttempts := []int{1, 1, 2, 3}
 		if p == emulator.Isbank {
-			wantSteps = []string{"code", "token", "code"}
+			wantSteps = []string{"code", "token", "code", "code", "code"}
+			wantAttempts = []int{1, 1, 1, 2, 3}
 		}
 		if len(rec.events) != len(wantSteps) {
 			t.Fatalf("%s: %d events, want %d: %+v", p, len(rec.events), len(wantSteps), rec.events)
 		}
 		for i, ev := range rec.events {
-			if ev.Step != wantSteps[i] || ev.Provider != p || ev.Attempt != 1 || ev.Latency <= 0 {
-				t.Errorf("%s: event %d %+v", p, i, ev)
+			if ev.Step != wantSteps[i] || ev.Provider != p || ev.Attempt != wantAttempts[i] || ev.Latency <= 0 {
+				t.Errorf("%s: event %d %+v, want step %s attempt %d", p, i, ev, wantSteps[i], wantAttempts[i])
 			}
 		}
 		last := rec.events[len(rec.events)-1]
@@ -79,7 +83,7 @@ func TestObserverAndTraceLog(t *testing.T) {
 	log := logBuf.String()
 	for _, want := range []string{
 		"[DEBUG] bank request: config=c-rakbank provider=rakbank step=token method=POST status=200 latency=",
-		"attempt=1 outcome=2xx",
+		"attempt=1 outcome=2xx", "attempt=3 outcome=5xx",
 		"[WARN]  bank request answered with an error status: config=c-etranzact provider=etranzact step=token",
 		"[ERROR] token fetch failed: config=c-rakbank provider=rakbank",
 		"[TRACE] bank request shape: config=c-isbank provider=isbank step=code",

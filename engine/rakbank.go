@@ -34,6 +34,11 @@ type rakbankRequest struct {
 }
 
 func (p rakbank) fetch(ctx context.Context, c *Client, _ *Token) (*Token, error) {
+	return c.withRetries(ctx, func(ctx context.Context) (*Token, error) { return p.once(ctx, c) })
+}
+
+// once is one token request, with a fresh MsgId.
+func (p rakbank) once(ctx context.Context, c *Client) (*Token, error) {
 	msgID, err := uuid.GenerateUUID()
 	if err != nil {
 		return nil, &UpstreamError{Provider: p.Name(), Step: "token", Message: "cannot generate MsgId: " + err.Error()}
