@@ -141,3 +141,45 @@ func TestPublicMetricsPathIsUnauthenticated(t *testing.T) {
 		t.Errorf("unauthenticated paths %v", got)
 	}
 }
+
+// TestLifecycleHooksFeedTheMetrics checks the two figures token lifecycle
+// code reports: a background refresh's lag, and a stale token served while
+// the bank fails.
+func TestLifecycleHooksFeedTheMetrics(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.emu.SetTTL(emulator.Etranzact, 5*time.Second)
+	e.configure(t, "etz", emulator.Etranzact)
+	e.configure(t, "rak", emulator.Rakbank)
+	e.token(t, "etz")
+	if !waitFor(10*time.Second, func() bool { return e.emu.Stats(emulator.Etranzact).Refreshes == 1 }) {
+		t.Fatalf("no background refresh: %+v", e.emu.Stats(emulator.Etranzact))
+	}
+	fams := e.scrape(t, "metrics")
+	if got, _ := sample(fams, "bankauth_background_refresh_lag_seconds", nil); got != 1 {
+		t.Errorf("refresh lag observations %v, want 1", got)
+	}
+	if got, _ := sample(fams, "bankauth_bank_requests_total", map[string]string{"config": "etz", "step": "refresh", "outcome": "2xx"}); got != 1 {
+		t.Errorf("background refresh requests %v, want 1", got)
+	}
+
+	// A stale but valid token in memory, and a bank that fails: the read is
+	// served that token with a warning, and counted.
+	e.token(t, "rak")
+	ent := e.b.entryFor("rak")
+	stale := *ent.token.Load()
+	now := time.Now()
+	stale.ObtainedAt, stale.ExpiresAt = now.Add(-50*time.Second), now.Add(10*time.Second)
+	ent.token.Store(&stale)
+	e.emu.FailNext(emulator.Rakbank, -1, emulator.Failure{Status: 500})
+	resp := e.mustOK(t, logical.ReadOperation, "token/rak", nil)
+	if len(resp.Warnings) == 0 || resp.Data["access_token"] != stale.AccessToken {
+		t.Fatalf("stale token not served with a warning: %v", resp.Warnings)
+	}
+	if got := e.mustOK(t, logical.ReadOperation, "status/rak", nil).Data["stale_served"]; got != uint64(1) {
+		t.Errorf("stale_served %v, want 1", got)
+	}
+	if got, _ := sample(e.scrape(t, "metrics"), "bankauth_tokens_served_stale_total", map[string]string{"config": "rak"}); got != 1 {
+		t.Errorf("stale metric %v, want 1", got)
+	}
+}
