@@ -44,9 +44,10 @@ type requestCell struct {
 // requestStats holds a config's request counts and latencies. A config
 // sees one to a few (step, outcome) pairs, so a short slice under a mutex
 // costs far less memory than Prometheus vectors with one child per label
-// set (measured: 4.2 MiB instead of 27.7 MiB of heap for 10,000 configs
-// that each made one bank request), and bank requests are never on the
-// hot path.
+// set (10,000 configs that each made one bank request: 4.2 MiB of heap,
+// entries included, against 27.7 MiB with vectors; see
+// BenchmarkMetricsAt10kConfigs), and bank requests are never on the hot
+// path.
 type requestStats struct {
 	mu       sync.Mutex
 	provider string
