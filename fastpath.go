@@ -48,6 +48,7 @@ func (b *backend) cachedTokenResponse(name string, e *entry) *logical.Response {
 	if lc == nil || !tok.FreshAt(now) {
 		return nil
 	}
+	e.stats.cacheHits.Add(1)
 	if !e.scheduled.Load() {
 		b.replan(name, e, tok)
 	}

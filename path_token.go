@@ -68,12 +68,14 @@ func (b *backend) tokenRead(ctx context.Context, req *logical.Request, d *framew
 	if resp := b.cachedTokenResponse(name, e); resp != nil {
 		return resp, nil
 	}
+	e.stats.cacheMisses.Add(1)
 	tok, warning, err := b.obtain(ctx, req.Storage, name, e, false, time.Time{})
 	if err != nil {
 		return tokenError(name, err)
 	}
 	resp := b.tokenResponse(tok, leased(e.loaded.Load()))
 	if warning != "" {
+		e.stats.staleServed.Add(1)
 		resp.AddWarning(fmt.Sprintf("config %s: %s", name, warning))
 	}
 	return resp, nil
