@@ -217,5 +217,7 @@ func vaultVersion() string {
 	if err != nil {
 		return "?"
 	}
-	return strings.TrimSpace(strings.TrimPrefix(string(out), "Vault "))
+	v := strings.TrimSpace(strings.TrimPrefix(string(out), "Vault "))
+	v, _, _ = strings.Cut(v, ",") // the "built" date of a source build is meaningless
+	return v
 }
