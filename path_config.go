@@ -39,6 +39,9 @@ func configFields() map[string]*framework.FieldSchema {
 		}
 		fields[name] = fs
 	}
+	for name, fs := range commonConfigFields() {
+		fields[name] = fs
+	}
 	fields[fieldOAuthMetadata].Description = `RAKBANK only: JSON object sent as oauth_metadata, e.g. {"account_id":"0188000049916"}. Accepts a JSON string or an object.`
 	return fields
 }
@@ -132,6 +135,7 @@ func mergeConfig(existing *engine.Config, d *framework.FieldData) (*engine.Confi
 	if existing != nil {
 		cfg.Provider, cfg.BaseURL, cfg.CACert, cfg.Timeout = existing.Provider, existing.BaseURL, existing.CACert, existing.Timeout
 		cfg.OAuthMetadata = existing.OAuthMetadata
+		copyCommonFields(cfg, existing)
 		for k, v := range existing.Settings {
 			cfg.Settings[k] = v
 		}
@@ -140,8 +144,10 @@ func mergeConfig(existing *engine.Config, d *framework.FieldData) (*engine.Confi
 		}
 	}
 	if p, ok := d.GetOk(engine.FieldProvider); ok && p.(string) != cfg.Provider {
+		prev := cfg
 		cfg = &engine.Config{Provider: p.(string), BaseURL: cfg.BaseURL, CACert: cfg.CACert, Timeout: cfg.Timeout,
 			Settings: map[string]string{}, Secrets: map[string]string{}}
+		copyCommonFields(cfg, prev)
 	}
 	provFields := engine.AllFields()
 	for key := range d.Raw {
@@ -160,6 +166,12 @@ func mergeConfig(existing *engine.Config, d *framework.FieldData) (*engine.Confi
 			}
 			cfg.OAuthMetadata = md
 		default:
+			if ok, err := mergeCommonField(cfg, key, d); ok || err != nil {
+				if err != nil {
+					return nil, err
+				}
+				continue
+			}
 			f, ok := provFields[key]
 			if !ok {
 				return nil, &engine.FieldError{Field: key, Message: "unknown field"}
@@ -214,6 +226,7 @@ func (b *backend) configRead(ctx context.Context, req *logical.Request, d *frame
 	if cfg.CACert != "" {
 		data[engine.FieldCACert] = cfg.CACert
 	}
+	readCommonFields(cfg, data)
 	if p, ok := engine.Lookup(cfg.Provider); ok {
 		for _, f := range p.Fields() {
 			switch {
@@ -262,7 +275,8 @@ const pathConfigHelpSyn = `Configure a bank connection: provider, endpoint and c
 
 const pathConfigHelpDesc = `
 Each config names one bank connection. Common fields: provider (required),
-base_url, ca_cert, timeout. Provider fields:
+base_url, ca_cert, timeout, tls_client_cert and tls_client_key* (mutual TLS,
+both or neither). Provider fields:
 
   isbank             client_id, client_secret*, service_account_id,
                      service_account_secret*, scope; base_url is required

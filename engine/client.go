@@ -48,6 +48,11 @@ func NewClient(cfg *Config, logger hclog.Logger) (*Client, error) {
 		pool.AppendCertsFromPEM([]byte(cfg.CACert))
 		transport.TLSClientConfig.RootCAs = pool
 	}
+	if cert, err := cfg.clientCertificate(); err != nil {
+		return nil, err
+	} else if cert != nil {
+		transport.TLSClientConfig.Certificates = []tls.Certificate{*cert}
+	}
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}

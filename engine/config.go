@@ -38,6 +38,10 @@ type Config struct {
 	Secrets map[string]string `json:"secrets,omitempty"`
 	// OAuthMetadata is RAKBANK's oauth_metadata object, sent as given.
 	OAuthMetadata map[string]any `json:"oauth_metadata,omitempty"`
+	// TLSClientCert and TLSClientKey (write-only) are the PEM certificate and
+	// private key presented to the bank for mutual TLS; both or neither.
+	TLSClientCert string `json:"tls_client_cert,omitempty"`
+	TLSClientKey  string `json:"tls_client_key,omitempty"`
 }
 
 // FieldError is invalid configuration input; Field names the culprit.
@@ -95,6 +99,9 @@ func (c *Config) SecretValues() []string {
 	for _, v := range c.Secrets {
 		out = append(out, v)
 	}
+	if c.TLSClientKey != "" {
+		out = append(out, c.TLSClientKey)
+	}
 	return out
 }
 
@@ -143,6 +150,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CACert != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(c.CACert)) {
 		return fieldErr(FieldCACert, "contains no PEM-encoded certificate")
+	}
+	if err := c.validateClientCert(); err != nil {
+		return err
 	}
 	if c.Timeout < 0 || c.Timeout > MaxTimeout {
 		return fieldErr(FieldTimeout, "must be between 1s and %s", MaxTimeout)
