@@ -283,6 +283,10 @@ both or neither). Provider fields:
   etranzact          username, password*
   rakbank            client_id, client_secret*, scope, oauth_metadata
   accelerationcloud  client_id, client_secret*, user_id
+  oauth2             token_url, client_id, client_secret*, scope, audience,
+                     auth_method (client_secret_basic, client_secret_post,
+                     private_key_jwt, tls_client_auth), basic_encoding,
+                     private_key*, key_id, signing_alg, assertion_audience
 
 Fields marked * are write-only: a read shows only <field>_set. An update
 changes only the fields it names; an empty value unsets a field. Any change

@@ -97,6 +97,7 @@ type exchange struct {
 	step   string
 	method string
 	path   string // appended to the base URL, may hold a query
+	url    string // an absolute URL used instead of base URL + path
 	header http.Header
 	body   []byte
 	user   string // Basic auth, raw (not URL-encoded), when pass or user is set
@@ -119,7 +120,11 @@ func (c *Client) do(ctx context.Context, x exchange) (*answer, error) {
 	if x.body != nil {
 		body = bytes.NewReader(x.body)
 	}
-	req, err := http.NewRequestWithContext(ctx, x.method, c.baseURL+x.path, body)
+	target := c.baseURL + x.path
+	if x.url != "" {
+		target = x.url
+	}
+	req, err := http.NewRequestWithContext(ctx, x.method, target, body)
 	if err != nil {
 		return nil, &UpstreamError{Provider: c.provider.Name(), Step: x.step, Message: "cannot build request: " + c.scrub(err.Error())}
 	}

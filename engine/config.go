@@ -140,7 +140,11 @@ func (c *Config) Validate() error {
 			return fieldErr(f.Name, "is required for provider %s", c.Provider)
 		}
 	}
-	if c.BaseURL == "" && p.DefaultBaseURL() == "" {
+	if sv, ok := p.(selfValidating); ok {
+		if err := sv.validate(c); err != nil {
+			return err
+		}
+	} else if c.BaseURL == "" && p.DefaultBaseURL() == "" {
 		return fieldErr(FieldBaseURL, "is required for provider %s (it has no public default)", c.Provider)
 	}
 	if c.BaseURL != "" {
