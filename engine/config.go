@@ -42,6 +42,10 @@ type Config struct {
 	// private key presented to the bank for mutual TLS; both or neither.
 	TLSClientCert string `json:"tls_client_cert,omitempty"`
 	TLSClientKey  string `json:"tls_client_key,omitempty"`
+
+	// custom is the provider of a config whose provider is not built in (a
+	// profile the backend stored); see UseProvider.
+	custom Provider
 }
 
 // FieldError is invalid configuration input; Field names the culprit.
@@ -64,7 +68,7 @@ func (c *Config) Value(name string) string {
 	if v, ok := c.Settings[name]; ok {
 		return v
 	}
-	if p, ok := Lookup(c.Provider); ok {
+	if p, ok := c.lookup(); ok {
 		for _, f := range p.Fields() {
 			if f.Name == name {
 				return f.Default
@@ -79,7 +83,7 @@ func (c *Config) EffectiveBaseURL() string {
 	if c.BaseURL != "" {
 		return c.BaseURL
 	}
-	if p, ok := Lookup(c.Provider); ok {
+	if p, ok := c.lookup(); ok {
 		return p.DefaultBaseURL()
 	}
 	return ""
@@ -109,7 +113,7 @@ func (c *Config) SecretValues() []string {
 // present, no field that belongs to another provider, a usable base_url and
 // CA bundle, a sane timeout. The error is a *FieldError.
 func (c *Config) Validate() error {
-	p, ok := Lookup(c.Provider)
+	p, ok := c.lookup()
 	if !ok {
 		if c.Provider == "" {
 			return fieldErr(FieldProvider, "is required (one of %s)", strings.Join(Names(), ", "))
