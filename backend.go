@@ -40,6 +40,10 @@ type backend struct {
 
 	mu      sync.RWMutex
 	entries map[string]*entry
+
+	// profileLock orders profile writes and deletes (Lock) against config
+	// writes (RLock), so no config is stored naming a profile being deleted.
+	profileLock sync.RWMutex
 }
 
 func newBackend() *backend {
@@ -56,6 +60,7 @@ func newBackend() *backend {
 		Paths: framework.PathAppend(
 			pathConfig(b),
 			pathToken(b),
+			pathProfile(b),
 		),
 		Secrets:        []*framework.Secret{secretToken(b)},
 		Invalidate:     b.invalidate,
@@ -73,6 +78,13 @@ func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 		if _, isString := v.(string); !isString && v != nil {
 			if enc, err := json.Marshal(v); err == nil {
 				req.Data[fieldOAuthMetadata] = string(enc)
+			}
+		}
+	}
+	if v, ok := req.Data[fieldProfile]; ok && strings.HasPrefix(req.Path, profilePrefix) {
+		if _, isString := v.(string); !isString && v != nil {
+			if enc, err := json.Marshal(v); err == nil {
+				req.Data[fieldProfile] = string(enc)
 			}
 		}
 	}
@@ -102,6 +114,8 @@ func (b *backend) invalidate(_ context.Context, key string) {
 	switch {
 	case strings.HasPrefix(key, configPrefix):
 		b.entryFor(strings.TrimPrefix(key, configPrefix)).forget()
+	case strings.HasPrefix(key, profilePrefix):
+		b.forgetAll()
 	case strings.HasPrefix(key, tokenPrefix):
 		b.entryFor(strings.TrimPrefix(key, tokenPrefix)).token.Store(nil)
 	}

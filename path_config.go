@@ -24,7 +24,7 @@ func configFields() map[string]*framework.FieldSchema {
 		"name": {Type: framework.TypeNameString, Required: true,
 			Description: "Name of the bank connection; tokens are read at token/<name>."},
 		engine.FieldProvider: {Type: framework.TypeString, Required: true,
-			Description: "Bank protocol: " + strings.Join(engine.Names(), ", ") + ". Required when creating."},
+			Description: "Bank protocol: " + strings.Join(engine.Names(), ", ") + ", or the name of a profile written to profile/<name>. Required when creating."},
 		engine.FieldBaseURL: {Type: framework.TypeString,
 			Description: "Bank API base URL (https; http only for loopback). Defaults to the provider's public sandbox where it has one; required for isbank."},
 		engine.FieldCACert: {Type: framework.TypeString,
@@ -101,12 +101,14 @@ func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *fram
 		return nil, err
 	}
 	defer e.release()
+	b.profileLock.RLock()
+	defer b.profileLock.RUnlock()
 
 	existing, err := readConfig(ctx, req.Storage, name)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := mergeConfig(existing, d)
+	cfg, err := mergeWithProfile(ctx, req.Storage, existing, d)
 	if err != nil {
 		return configError(err)
 	}
@@ -218,6 +220,9 @@ func (b *backend) configRead(ctx context.Context, req *logical.Request, d *frame
 	if err != nil || cfg == nil {
 		return nil, err
 	}
+	if err := attachProfile(ctx, req.Storage, cfg); err != nil {
+		return configError(err)
+	}
 	data := map[string]any{
 		engine.FieldProvider: cfg.Provider,
 		engine.FieldBaseURL:  cfg.EffectiveBaseURL(),
@@ -227,7 +232,7 @@ func (b *backend) configRead(ctx context.Context, req *logical.Request, d *frame
 		data[engine.FieldCACert] = cfg.CACert
 	}
 	readCommonFields(cfg, data)
-	if p, ok := engine.Lookup(cfg.Provider); ok {
+	if p, ok := cfg.Lookup(); ok {
 		for _, f := range p.Fields() {
 			switch {
 			case f.Secret:
@@ -283,6 +288,7 @@ both or neither). Provider fields:
   etranzact          username, password*
   rakbank            client_id, client_secret*, scope, oauth_metadata
   accelerationcloud  client_id, client_secret*, user_id
+  <profile name>     the fields the profile at profile/<name> declares
   oauth2             token_url, client_id, client_secret*, scope, audience,
                      auth_method (client_secret_basic, client_secret_post,
                      private_key_jwt, tls_client_auth), basic_encoding,

@@ -36,7 +36,7 @@ func NewClient(cfg *Config, logger hclog.Logger) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p, _ := cfg.lookup()
+	p, _ := cfg.Lookup()
 	transport := cleanhttp.DefaultPooledTransport()
 	transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	transport.ResponseHeaderTimeout = cfg.EffectiveTimeout()

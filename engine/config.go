@@ -68,7 +68,7 @@ func (c *Config) Value(name string) string {
 	if v, ok := c.Settings[name]; ok {
 		return v
 	}
-	if p, ok := c.lookup(); ok {
+	if p, ok := c.Lookup(); ok {
 		for _, f := range p.Fields() {
 			if f.Name == name {
 				return f.Default
@@ -83,7 +83,7 @@ func (c *Config) EffectiveBaseURL() string {
 	if c.BaseURL != "" {
 		return c.BaseURL
 	}
-	if p, ok := c.lookup(); ok {
+	if p, ok := c.Lookup(); ok {
 		return p.DefaultBaseURL()
 	}
 	return ""
@@ -113,7 +113,7 @@ func (c *Config) SecretValues() []string {
 // present, no field that belongs to another provider, a usable base_url and
 // CA bundle, a sane timeout. The error is a *FieldError.
 func (c *Config) Validate() error {
-	p, ok := c.lookup()
+	p, ok := c.Lookup()
 	if !ok {
 		if c.Provider == "" {
 			return fieldErr(FieldProvider, "is required (one of %s)", strings.Join(Names(), ", "))

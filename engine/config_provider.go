@@ -5,8 +5,8 @@ package engine
 // config whose provider names a stored profile.
 func (c *Config) UseProvider(p Provider) { c.custom = p }
 
-// lookup is the config's provider: the attached one, else a built-in.
-func (c *Config) lookup() (Provider, bool) {
+// Lookup is the config's provider: the attached one, else a built-in.
+func (c *Config) Lookup() (Provider, bool) {
 	if c.custom != nil && c.custom.Name() == c.Provider {
 		return c.custom, true
 	}

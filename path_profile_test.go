@@ -1,0 +1,127 @@
+package bankauth
+
+import (
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bankauth/vault-plugin-secrets-bankauth/internal/fakebank"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// rawSecret has '/', '+' and '=' like Interswitch's sample: a client that
+// form-encodes Basic credentials is refused.
+const rawSecret = "isw/secret+key=="
+
+func interswitchProfile(t *testing.T) string {
+	t.Helper()
+	doc, err := os.ReadFile("docs/profiles/interswitch.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(doc)
+}
+
+func TestProfileLifecycleAndCustomProvider(t *testing.T) {
+	e := newTestEnv(t)
+	bank := fakebank.NewInterswitch("IKIA-test", rawSecret, time.Hour)
+	srv := httptest.NewServer(bank)
+	t.Cleanup(srv.Close)
+
+	e.mustOK(t, logical.CreateOperation, "profile/interswitch", map[string]any{"profile": interswitchProfile(t)})
+	got := e.mustOK(t, logical.ReadOperation, "profile/interswitch", nil).Data
+	if got["built_in"] != false || !strings.Contains(stringify(got["profile"]), "/passport/oauth/token") {
+		t.Fatalf("profile read %v", got)
+	}
+	list := e.mustOK(t, logical.ListOperation, "profile/", nil).Data["keys"].([]string)
+	if strings.Join(list, ",") != "accelerationcloud,etranzact,interswitch,isbank,oauth2,rakbank" {
+		t.Errorf("list %v", list)
+	}
+
+	// A config missing a field the profile requires, or setting one it does
+	// not declare, is refused naming the field.
+	for field, data := range map[string]map[string]any{
+		"client_secret": {"provider": "interswitch", "base_url": srv.URL, "client_id": "IKIA-test"},
+		"user_id":       {"provider": "interswitch", "base_url": srv.URL, "client_id": "IKIA-test", "client_secret": rawSecret, "user_id": "u"},
+	} {
+		resp, err := e.request(t, logical.CreateOperation, "config/isw", data)
+		if err != nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "invalid "+field) {
+			t.Errorf("want a 400 naming %s, got %v %v", field, resp, err)
+		}
+	}
+	e.mustOK(t, logical.CreateOperation, "config/isw", map[string]any{
+		"provider": "interswitch", "base_url": srv.URL, "client_id": "IKIA-test", "client_secret": rawSecret})
+	cfg := e.mustOK(t, logical.ReadOperation, "config/isw", nil).Data
+	if cfg["client_secret_set"] != true || cfg["scope"] != "profile" || strings.Contains(stringify(cfg), rawSecret) {
+		t.Errorf("config read %v", cfg)
+	}
+	tok := e.mustOK(t, logical.ReadOperation, "token/isw", nil)
+	if at := tok.Data["access_token"].(string); !bank.Valid(at) || tok.Data["scope"] != "profile" || tok.Secret.TTL < 59*time.Minute {
+		t.Fatalf("token %v ttl %s", tok.Data, tok.Secret.TTL)
+	}
+
+	// In use: no delete, and a rewrite must keep the config valid.
+	resp, err := e.request(t, logical.DeleteOperation, "profile/interswitch", nil)
+	if err != nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), `profile "interswitch" is in use by config isw`) {
+		t.Fatalf("delete in use: %v %v", resp, err)
+	}
+	stricter := strings.Replace(interswitchProfile(t), `"fields": [`, `"fields": [{"name": "terminal_id", "required": true},`, 1)
+	resp, err = e.request(t, logical.UpdateOperation, "profile/interswitch", map[string]any{"profile": stricter})
+	if err != nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), `config "isw", which uses it, would be invalid: terminal_id: is required`) {
+		t.Fatalf("stricter rewrite: %v %v", resp, err)
+	}
+	// A compatible rewrite drops the token: the next read asks the bank.
+	calls := bank.Calls()
+	e.mustOK(t, logical.ReadOperation, "token/isw", nil)
+	if bank.Calls() != calls {
+		t.Fatal("cached token not served")
+	}
+	e.mustOK(t, logical.UpdateOperation, "profile/interswitch", map[string]any{"profile": strings.Replace(interswitchProfile(t), `"default": "profile"`, `"default": "profile payments"`, 1)})
+	if got := e.mustOK(t, logical.ReadOperation, "token/isw", nil).Data; bank.Calls() != calls+1 || got["scope"] != "profile payments" {
+		t.Fatalf("after a profile rewrite: %d calls, scope %v", bank.Calls()-calls, got["scope"])
+	}
+	e.mustOK(t, logical.DeleteOperation, "config/isw", nil)
+	e.mustOK(t, logical.DeleteOperation, "profile/interswitch", nil)
+	if resp, _ := e.request(t, logical.ReadOperation, "profile/interswitch", nil); resp != nil {
+		t.Fatalf("deleted profile still reads: %v", resp.Data)
+	}
+	resp, err = e.request(t, logical.CreateOperation, "config/isw", map[string]any{"provider": "interswitch", "base_url": srv.URL})
+	if err != nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "write bankauth/profile/interswitch first") {
+		t.Fatalf("config naming a missing profile: %v %v", resp, err)
+	}
+}
+
+func TestProfileWriteIsValidated(t *testing.T) {
+	e := newTestEnv(t)
+	cases := []struct {
+		name, doc, want string
+	}{
+		{"bank", `{"steps":[{"name":"token","method":"DELETE","path":"/t"}]}`, "invalid profile: steps[0].method: must be GET, POST, PUT or PATCH"},
+		{"bank", `not json`, "invalid profile: not a valid profile document"},
+		{"bank", ``, "invalid profile: is required"},
+		{"bank", `{"steps":[{"name":"token","method":"POST","path":"/t","headers":{"X-Key":"{{field.key}}"}}]}`, `steps[0].headers.X-Key: {{field.key}} refers to an undeclared field "key"`},
+		{"rakbank", `{"steps":[{"name":"token","method":"POST","path":"/t"}]}`, `invalid name: "rakbank" is a built-in provider`},
+	}
+	for _, tc := range cases {
+		resp, err := e.request(t, logical.CreateOperation, "profile/"+tc.name, map[string]any{"profile": tc.doc})
+		if err != nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), tc.want) {
+			t.Errorf("%s: got %v %v, want %q", tc.doc, resp, err, tc.want)
+		}
+	}
+	if list := e.mustOK(t, logical.ListOperation, "profile/", nil).Data["keys"].([]string); len(list) != 5 {
+		t.Errorf("rejected writes stored something: %v", list)
+	}
+	// A profile sent as a JSON object through the API is accepted too.
+	e.mustOK(t, logical.CreateOperation, "profile/obj", map[string]any{"profile": map[string]any{
+		"steps": []any{map[string]any{"name": "token", "method": "POST", "path": "/t"}}}})
+	// Built-ins read as profiles and cannot be deleted.
+	got := e.mustOK(t, logical.ReadOperation, "profile/rakbank", nil).Data
+	if got["built_in"] != true || !strings.Contains(stringify(got["profile"]), "MsgId") {
+		t.Errorf("built-in read %v", got)
+	}
+	if resp, err := e.request(t, logical.DeleteOperation, "profile/rakbank", nil); err != nil || !resp.IsError() {
+		t.Errorf("deleting a built-in: %v %v", resp, err)
+	}
+}
