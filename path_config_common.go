@@ -8,7 +8,8 @@ import (
 )
 
 // commonConfigFields are config fields that apply to every provider and are
-// kept when a config changes provider: the mTLS client certificate.
+// kept when a config changes provider: the mTLS client certificate and
+// whether tokens are cached.
 func commonConfigFields() map[string]*framework.FieldSchema {
 	return map[string]*framework.FieldSchema{
 		engine.FieldTLSClientCert: {Type: framework.TypeString,
@@ -16,12 +17,17 @@ func commonConfigFields() map[string]*framework.FieldSchema {
 		engine.FieldTLSClientKey: {Type: framework.TypeString,
 			Description:  "PEM private key of tls_client_cert (PKCS#8, PKCS#1 or EC). Write-only.",
 			DisplayAttrs: &framework.DisplayAttributes{Sensitive: true}},
+		fieldCache: {Type: framework.TypeBool, Default: true,
+			Description: "Cache the token (default). false: every read fetches a new token and nothing is stored, for banks whose tokens are single-use."},
 	}
 }
+
+const fieldCache = "cache"
 
 // copyCommonFields carries the common fields from src to dst.
 func copyCommonFields(dst, src *engine.Config) {
 	dst.TLSClientCert, dst.TLSClientKey = src.TLSClientCert, src.TLSClientKey
+	dst.NoCache = src.NoCache
 }
 
 // mergeCommonField applies one common field of the request; it reports
@@ -32,6 +38,8 @@ func mergeCommonField(cfg *engine.Config, key string, d *framework.FieldData) (b
 		cfg.TLSClientCert = strings.TrimSpace(d.Get(key).(string))
 	case engine.FieldTLSClientKey:
 		cfg.TLSClientKey = strings.TrimSpace(d.Get(key).(string))
+	case fieldCache:
+		cfg.NoCache = !d.Get(key).(bool)
 	default:
 		return false, nil
 	}
@@ -45,4 +53,5 @@ func readCommonFields(cfg *engine.Config, data map[string]any) {
 		data[engine.FieldTLSClientCert] = cfg.TLSClientCert
 	}
 	data[engine.FieldTLSClientKey+"_set"] = cfg.TLSClientKey != ""
+	data[fieldCache] = !cfg.NoCache
 }

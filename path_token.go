@@ -90,6 +90,9 @@ func (b *backend) tokenRefresh(ctx context.Context, req *logical.Request, d *fra
 // after since: a crowd of callers forcing at once after a bank 401 costs one
 // bank request too.
 func (b *backend) obtain(ctx context.Context, s logical.Storage, name string, e *entry, force bool, since time.Time) (*engine.Token, error) {
+	if tok, handled, err := b.obtainUncached(ctx, s, name, e); handled {
+		return tok, err
+	}
 	if err := e.acquire(ctx); err != nil {
 		return nil, err
 	}
@@ -97,7 +100,7 @@ func (b *backend) obtain(ctx context.Context, s logical.Storage, name string, e 
 
 	tok := e.token.Load()
 	if tok == nil {
-		stored, err := readToken(ctx, s, name)
+		stored, err := b.readTokenChecked(ctx, s, name)
 		if err != nil {
 			return nil, err
 		}

@@ -89,7 +89,7 @@ func (c *Client) Fetch(ctx context.Context, prev *Token) (*Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	return tok, nil
+	return c.stamp(tok), nil
 }
 
 // exchange is one HTTP round trip to the bank.

@@ -42,6 +42,9 @@ type Config struct {
 	// private key presented to the bank for mutual TLS; both or neither.
 	TLSClientCert string `json:"tls_client_cert,omitempty"`
 	TLSClientKey  string `json:"tls_client_key,omitempty"`
+	// NoCache (config field cache=false) makes every read fetch a new
+	// token, for banks whose tokens are single-use; nothing is stored.
+	NoCache bool `json:"no_cache,omitempty"`
 
 	// custom is the provider of a config whose provider is not built in (a
 	// profile the backend stored); see UseProvider.
