@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/internal/fakebank"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -123,5 +124,27 @@ func TestProfileWriteIsValidated(t *testing.T) {
 	}
 	if resp, err := e.request(t, logical.DeleteOperation, "profile/rakbank", nil); err != nil || !resp.IsError() {
 		t.Errorf("deleting a built-in: %v %v", resp, err)
+	}
+}
+
+// The profiles shown in docs/custom-profile.md are valid, and the one the
+// worked example writes is the file the tests use.
+func TestDocsProfilesAreValid(t *testing.T) {
+	doc, err := os.ReadFile("docs/custom-profile.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(string(doc), "```json\n")[1:]
+	if len(blocks) != 2 {
+		t.Fatalf("found %d JSON examples, want 2", len(blocks))
+	}
+	for i, b := range blocks {
+		text := b[:strings.Index(b, "```")]
+		if _, err := engine.ParseProfile([]byte(text)); err != nil {
+			t.Errorf("example %d: %v", i, err)
+		}
+		if i == 0 && strings.TrimSpace(text) != strings.TrimSpace(interswitchProfile(t)) {
+			t.Error("the worked example's profile differs from docs/profiles/interswitch.json")
+		}
 	}
 }
