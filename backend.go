@@ -43,6 +43,7 @@ type backend struct {
 
 	// profileLock orders profile writes and deletes (Lock) against config
 	// writes (RLock), so no config is stored naming a profile being deleted.
+	// It is taken before any entry lock.
 	profileLock sync.RWMutex
 }
 

@@ -96,13 +96,14 @@ func (b *backend) configExists(ctx context.Context, req *logical.Request, d *fra
 // anything is stored, and its cached token is dropped.
 func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
+	// Lock order: profileLock, then the entry (profileWrite drops tokens).
+	b.profileLock.RLock()
+	defer b.profileLock.RUnlock()
 	e := b.entryFor(name)
 	if err := e.acquire(ctx); err != nil {
 		return nil, err
 	}
 	defer e.release()
-	b.profileLock.RLock()
-	defer b.profileLock.RUnlock()
 
 	existing, err := readConfig(ctx, req.Storage, name)
 	if err != nil {

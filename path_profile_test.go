@@ -1,9 +1,11 @@
 package bankauth
 
 import (
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -146,5 +148,51 @@ func TestDocsProfilesAreValid(t *testing.T) {
 		if i == 0 && strings.TrimSpace(text) != strings.TrimSpace(interswitchProfile(t)) {
 			t.Error("the worked example's profile differs from docs/profiles/interswitch.json")
 		}
+	}
+}
+
+// Config writes and profile rewrites running together neither deadlock
+// nor fail (a profile rewrite takes the profile lock, then each user's
+// entry lock; a config write must take them in the same order).
+func TestProfileAndConfigWritesTogether(t *testing.T) {
+	e := newTestEnv(t)
+	bank := fakebank.NewInterswitch("IKIA-c", rawSecret, time.Hour)
+	srv := httptest.NewServer(bank)
+	t.Cleanup(srv.Close)
+	doc := interswitchProfile(t)
+	e.mustOK(t, logical.CreateOperation, "profile/isw", map[string]any{"profile": doc})
+	e.mustOK(t, logical.CreateOperation, "config/c", map[string]any{
+		"provider": "isw", "base_url": srv.URL, "client_id": "IKIA-c", "client_secret": rawSecret})
+	var wg sync.WaitGroup
+	errs := make(chan error, 1000)
+	for w := 0; w < 4; w++ {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 100; i++ {
+				if resp, err := e.request(t, logical.UpdateOperation, "profile/isw", map[string]any{"profile": doc}); err != nil || resp.IsError() {
+					errs <- fmt.Errorf("profile write: %v %v", resp, err)
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 100; i++ {
+				if resp, err := e.request(t, logical.UpdateOperation, "config/c", map[string]any{"scope": "profile"}); err != nil || resp.IsError() {
+					errs <- fmt.Errorf("config write: %v %v", resp, err)
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("writes did not finish: deadlock")
+	}
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }

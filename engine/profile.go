@@ -320,6 +320,8 @@ func (p *Profile) Validate() error {
 			return profileErr(where+".type", "must be string or json")
 		case f.Type == "json" && f.Name != FieldOAuthMetadata:
 			return profileErr(where+".type", "json is supported only for the oauth_metadata field")
+		case f.Name == FieldOAuthMetadata && (f.Type != "json" || f.Secret || f.Default != ""):
+			return profileErr(where+".type", "oauth_metadata must be declared with type json, not secret, no default")
 		case f.Secret && f.Default != "":
 			return profileErr(where+".default", "a secret field cannot have a default")
 		}

@@ -47,9 +47,6 @@ func (pp *profileProvider) Name() string           { return pp.p.Name }
 func (pp *profileProvider) DefaultBaseURL() string { return pp.p.BaseURL }
 func (pp *profileProvider) Fields() []Field        { return pp.fields }
 
-// Profile returns the profile the provider runs.
-func (pp *profileProvider) Profile() *Profile { return pp.p }
-
 // validate: a profile whose steps all have absolute URLs needs no base_url.
 func (pp *profileProvider) validate(c *Config) error {
 	if pp.needsBase && c.BaseURL == "" && pp.p.BaseURL == "" {

@@ -290,3 +290,10 @@ func TestProfileValidationLocatesTheProblem(t *testing.T) {
 		}
 	}
 }
+
+func TestProfileOAuthMetadataMustBeJSON(t *testing.T) {
+	_, err := engine.ParseProfile([]byte(`{"fields":[{"name":"oauth_metadata"}],"steps":[{"name":"token","method":"POST","path":"/t"}]}`))
+	if err == nil || !strings.Contains(err.Error(), "fields[0].type: oauth_metadata must be declared with type json") {
+		t.Fatalf("error %v", err)
+	}
+}
