@@ -149,7 +149,7 @@ func (b *backend) profileRead(ctx context.Context, req *logical.Request, d *fram
 	if _, ok := engine.Lookup(name); ok {
 		p, err := engine.BuiltinProfile(name)
 		if err != nil {
-			return logical.ErrorResponse("%s is built in and not a profile", name), nil
+			return logical.ErrorResponse("%s is a built-in provider written in Go, not a profile; see the README", name), nil
 		}
 		enc, _ := json.Marshal(p)
 		doc, builtin = string(enc), true
@@ -202,13 +202,18 @@ func (b *backend) profileDelete(ctx context.Context, req *logical.Request, d *fr
 	return nil, req.Storage.Delete(ctx, profilePrefix+name)
 }
 
-// profileList lists the stored profiles and the built-in ones.
+// profileList lists the stored profiles and the built-in ones (oauth2 is
+// built in but written in Go, not a profile).
 func (b *backend) profileList(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
 	names, err := req.Storage.List(ctx, profilePrefix)
 	if err != nil {
 		return nil, err
 	}
-	names = append(names, engine.Names()...)
+	for _, n := range engine.Names() {
+		if _, err := engine.BuiltinProfile(n); err == nil {
+			names = append(names, n)
+		}
+	}
 	sort.Strings(names)
 	return logical.ListResponse(names), nil
 }

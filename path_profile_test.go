@@ -39,7 +39,7 @@ func TestProfileLifecycleAndCustomProvider(t *testing.T) {
 		t.Fatalf("profile read %v", got)
 	}
 	list := e.mustOK(t, logical.ListOperation, "profile/", nil).Data["keys"].([]string)
-	if strings.Join(list, ",") != "accelerationcloud,etranzact,interswitch,isbank,oauth2,rakbank" {
+	if strings.Join(list, ",") != "accelerationcloud,etranzact,interswitch,isbank,rakbank" {
 		t.Errorf("list %v", list)
 	}
 
@@ -113,7 +113,7 @@ func TestProfileWriteIsValidated(t *testing.T) {
 			t.Errorf("%s: got %v %v, want %q", tc.doc, resp, err, tc.want)
 		}
 	}
-	if list := e.mustOK(t, logical.ListOperation, "profile/", nil).Data["keys"].([]string); len(list) != 5 {
+	if list := e.mustOK(t, logical.ListOperation, "profile/", nil).Data["keys"].([]string); len(list) != 4 {
 		t.Errorf("rejected writes stored something: %v", list)
 	}
 	// A profile sent as a JSON object through the API is accepted too.
