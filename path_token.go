@@ -3,6 +3,7 @@ package bankauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -66,7 +67,7 @@ func (b *backend) tokenRead(ctx context.Context, req *logical.Request, d *framew
 	}
 	tok, err := b.obtain(ctx, req.Storage, name, e, false, time.Time{})
 	if err != nil {
-		return tokenError(err)
+		return tokenError(name, err)
 	}
 	return b.tokenResponse(tok), nil
 }
@@ -75,7 +76,7 @@ func (b *backend) tokenRefresh(ctx context.Context, req *logical.Request, d *fra
 	name := d.Get("name").(string)
 	tok, err := b.obtain(ctx, req.Storage, name, b.entryFor(name), true, time.Now())
 	if err != nil {
-		return tokenError(err)
+		return tokenError(name, err)
 	}
 	return b.tokenResponse(tok), nil
 }
@@ -153,15 +154,16 @@ func (b *backend) tokenResponse(tok *engine.Token) *logical.Response {
 }
 
 // tokenError maps a failure to what the reader sees: 400 for a missing
-// config, 502 naming the bank's answer for an upstream failure.
-func tokenError(err error) (*logical.Response, error) {
+// config, 502 naming the config and the bank's answer for an upstream
+// failure.
+func tokenError(name string, err error) (*logical.Response, error) {
 	var noCfg errNoConfig
 	var up *engine.UpstreamError
 	switch {
 	case errors.As(err, &noCfg):
 		return logical.ErrorResponse(noCfg.Error()), nil
 	case errors.As(err, &up):
-		return nil, logical.CodedError(http.StatusBadGateway, up.Error())
+		return nil, logical.CodedError(http.StatusBadGateway, fmt.Sprintf("config %s: %s", name, up.Error()))
 	}
 	return nil, err
 }

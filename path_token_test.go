@@ -154,7 +154,7 @@ func TestUpstreamFailureIs502WithoutSecrets(t *testing.T) {
 	if !ok || coded.Code() != 502 {
 		t.Fatalf("error %v (%T), want a 502", err, err)
 	}
-	for _, w := range []string{"rakbank", "HTTP 403", "RAK-AUTH-07", "Scope not allowed"} {
+	for _, w := range []string{"config rak: ", "rakbank", "HTTP 403", "RAK-AUTH-07", "Scope not allowed"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q lacks %q", err, w)
 		}

@@ -230,7 +230,7 @@ func TestUpstreamErrorReachesTheReader(t *testing.T) {
 	if r.ExitCode == 0 {
 		t.Fatal("read succeeded despite a bank failure")
 	}
-	if err := contains(r.Stderr, "Code: 502", "rakbank", "HTTP 401", "RAK-401-02", "Invalid client"); err != nil {
+	if err := contains(r.Stderr, "Code: 502", "config rak: rakbank token request failed", "HTTP 401", "RAK-401-02", "Invalid client"); err != nil {
 		t.Error(err)
 	}
 	// Acceleration Cloud reports failures with HTTP 200.
