@@ -273,6 +273,8 @@ var (
 var reservedFields = map[string]bool{
 	FieldProvider: true, FieldBaseURL: true, FieldCACert: true, FieldTimeout: true,
 	FieldTLSClientCert: true, FieldTLSClientKey: true, "name": true, "cache": true, "lease": true,
+	// Common fields other branches add (lifecycle, budget).
+	"default_lifetime": true, "background_refresh_idle": true, "max_requests_per_minute": true, "max_requests_per_day": true,
 }
 
 // ParseProfile reads a profile from JSON, refusing unknown keys, and

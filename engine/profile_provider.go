@@ -60,7 +60,7 @@ func (pp *profileProvider) validate(c *Config) error {
 // steps, once (unless the profile says on_rejected: fail).
 func (pp *profileProvider) fetch(ctx context.Context, c *Client, prev *Token) (*Token, error) {
 	if r := pp.p.Refresh; r != nil && prev.CanRefreshAt(c.now()) {
-		tok, err := pp.run(ctx, c, r.Steps, prev.RefreshToken)
+		tok, err := pp.grant(ctx, c, r.Steps, prev.RefreshToken)
 		if err == nil {
 			return tok, nil
 		}
@@ -70,7 +70,14 @@ func (pp *profileProvider) fetch(ctx context.Context, c *Client, prev *Token) (*
 		}
 		c.logger.Info("refresh token rejected, logging in again", "provider", pp.Name(), "status", ue.Status)
 	}
-	return pp.run(ctx, c, pp.p.Steps, "")
+	return pp.grant(ctx, c, pp.p.Steps, "")
+}
+
+// grant runs one grant: the login steps or the refresh steps. It is the
+// unit to retry on a transient failure, never a single step (İşbank's
+// code is single-use, so a retry must start with a new one).
+func (pp *profileProvider) grant(ctx context.Context, c *Client, steps []Step, refreshToken string) (*Token, error) {
+	return pp.run(ctx, c, steps, refreshToken)
 }
 
 // run sends steps in order; values extracted from one answer feed the
@@ -298,13 +305,15 @@ func (pp *profileProvider) extract(c *Client, s Step, a *answer) (map[string]str
 }
 
 // rejection describes an error answer with the profile's error fields, or
-// the usual ones.
+// the usual ones. It starts from Client.rejection so that whatever that
+// derives from an answer (status, retry hints) holds for profiles too.
 func (pp *profileProvider) rejection(c *Client, step string, a *answer) *UpstreamError {
-	if pp.p.Errors == nil {
-		return c.rejection(step, a)
+	rej := c.rejection(step, a)
+	if pp.p.Errors != nil {
+		code, msg := describeMapped(a.body, a.contentType, pp.p.Errors)
+		rej.Code, rej.Message = c.scrub(code), c.scrub(msg)
 	}
-	code, msg := describeMapped(a.body, a.contentType, pp.p.Errors)
-	return &UpstreamError{Provider: pp.Name(), Step: step, Status: a.status, Code: c.scrub(code), Message: c.scrub(msg)}
+	return rej
 }
 
 // present reports whether path holds a value: not null, false or "".
