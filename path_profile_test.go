@@ -196,3 +196,21 @@ func TestProfileAndConfigWritesTogether(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A profile's own fields (not in the config path's schema) take strings;
+// anything else is a 400 that does not quote the value.
+func TestProfileFieldsTakeStrings(t *testing.T) {
+	e := newTestEnv(t)
+	e.mustOK(t, logical.CreateOperation, "profile/keyed", map[string]any{"profile": `{"base_url":"https://bank.example",
+		"fields":[{"name":"api_secret","secret":true,"required":true},{"name":"tenant"}],
+		"steps":[{"name":"token","method":"POST","path":"/t","headers":{"X-Key":"{{field.api_secret}}"}}]}`})
+	resp, err := e.request(t, logical.CreateOperation, "config/k", map[string]any{"provider": "keyed", "api_secret": []any{"s3cr3t-value"}})
+	if err != nil || !resp.IsError() || resp.Error().Error() != "invalid api_secret: must be a string" {
+		t.Fatalf("a list for a profile's field: %v %v", resp, err)
+	}
+	e.mustOK(t, logical.CreateOperation, "config/k", map[string]any{"provider": "keyed", "api_secret": "s3cr3t-value", "tenant": 42})
+	got := e.mustOK(t, logical.ReadOperation, "config/k", nil).Data
+	if got["tenant"] != "42" || got["api_secret_set"] != true || strings.Contains(stringify(got), "s3cr3t") {
+		t.Fatalf("read %v", got)
+	}
+}

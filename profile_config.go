@@ -2,6 +2,7 @@ package bankauth
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -78,9 +79,16 @@ func mergeWithProfile(ctx context.Context, s logical.Storage, existing *engine.C
 		if !ok {
 			continue
 		}
-		s, isString := v.(string)
-		if !isString {
-			s = fmt.Sprint(v)
+		var s string
+		switch x := v.(type) {
+		case string:
+			s = x
+		case nil:
+		case bool, json.Number, int, int64, float64:
+			s = fmt.Sprint(x)
+		default:
+			// Never echo the value: it may be a secret.
+			return nil, &engine.FieldError{Field: f.Name, Message: "must be a string"}
 		}
 		target, other := cfg.Settings, cfg.Secrets
 		if f.Secret {
