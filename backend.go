@@ -133,7 +133,8 @@ func (b *backend) clean(context.Context) {
 
 const backendHelp = `
 The bankauth secrets engine brokers short-lived access tokens from bank token
-endpoints (İşbank, eTranzact, RAKBANK, Acceleration Cloud).
+endpoints (İşbank, eTranzact, RAKBANK, Acceleration Cloud, any RFC 6749
+client credentials endpoint, and banks operators describe in profile/<name>).
 
 Write a connection's credentials to config/<name> once; they are never shown
 again. Read token/<name> to get a valid access token: it is cached while it
