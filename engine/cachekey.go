@@ -21,17 +21,17 @@ func (c *Config) CacheKey() string {
 		settings = append(settings, kv{k, v})
 	}
 	sort.Slice(settings, func(i, j int) bool { return settings[i].K < settings[j].K })
-	var profile any
+	var profile string
 	if p, ok := c.Lookup(); ok {
 		if pp, ok := p.(*profileProvider); ok {
-			profile = pp.p
+			profile = pp.digest
 		}
 	}
 	doc, _ := json.Marshal(struct {
 		Provider, BaseURL, CACert, TLSClientCert string
 		Settings                                 []kv
 		Metadata                                 map[string]any
-		Profile                                  any
+		Profile                                  string
 	}{c.Provider, c.EffectiveBaseURL(), c.CACert, c.TLSClientCert, settings, c.OAuthMetadata, profile})
 	sum := sha256.Sum256(doc)
 	return hex.EncodeToString(sum[:16])

@@ -3,6 +3,8 @@ package engine
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -14,6 +16,7 @@ type profileProvider struct {
 	p         *Profile
 	fields    []Field
 	needsBase bool
+	digest    string // hash of the profile, part of a config's CacheKey
 }
 
 // NewProfileProvider makes a Provider of a valid profile named name.
@@ -23,7 +26,12 @@ func NewProfileProvider(name string, p *Profile) (Provider, error) {
 	}
 	cp := *p
 	cp.Name = name
-	pp := &profileProvider{p: &cp}
+	doc, err := json.Marshal(&cp)
+	if err != nil {
+		return nil, profileErr("", "cannot encode profile: %v", err)
+	}
+	sum := sha256.Sum256(doc)
+	pp := &profileProvider{p: &cp, digest: hex.EncodeToString(sum[:16])}
 	for _, f := range cp.Fields {
 		pp.fields = append(pp.fields, Field{Name: f.Name, Description: f.Description, Required: f.Required,
 			Secret: f.Secret, Default: f.Default})
