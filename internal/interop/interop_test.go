@@ -171,3 +171,32 @@ func TestFositeTLSClientAuth(t *testing.T) {
 		t.Fatalf("wrong certificate subject: %v", err)
 	}
 }
+
+// An authorization server that wants the issuer as the assertion's audience
+// (UAE Open Finance, UK Open Banking) accepts assertion_audience=<issuer>
+// and refuses the default (the token URL).
+func TestFositePrivateKeyJWTIssuerAudience(t *testing.T) {
+	serverCA, _ := testpki.NewCA("AS server CA")
+	tlsCfg, err := serverCA.ServerTLS(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const issuer = "https://as.bank.example"
+	as, err := interop.StartWithAssertionAudience(tlsCfg, serverCA.CertPEM, issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(as.Close)
+	ca, _ := testpki.NewCA("keys")
+	signer, _ := ca.Client("signer", 2048)
+	key, _ := engine.ParsePrivateKeyPEM(string(signer.KeyPEM))
+	register(t, as, interop.Client{ID: "ob-client", AuthMethod: "private_key_jwt", SigningAlg: "PS256", PublicKey: key.(crypto.Signer).Public()})
+	w := &world{as: as}
+	settings := map[string]string{"auth_method": "private_key_jwt", "signing_alg": "PS256", "assertion_audience": issuer}
+	w.mustFetch(t, "ob-client", w.config("ob-client", settings, map[string]string{"private_key": string(signer.KeyPEM)}))
+	delete(settings, "assertion_audience")
+	if _, err := fetch(t, w.config("ob-client", settings, map[string]string{"private_key": string(signer.KeyPEM)})); err == nil ||
+		!strings.Contains(err.Error(), "invalid_client") {
+		t.Fatalf("token URL as audience at an issuer-audience server: %v", err)
+	}
+}

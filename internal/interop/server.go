@@ -66,8 +66,15 @@ type Server struct {
 
 // Start runs a server whose certificate comes from serverTLS (which may ask
 // for client certificates; tls_client_auth needs it to) and whose trusted
-// CA PEM is caPEM.
+// CA PEM is caPEM. Client assertions must be addressed to its token URL.
 func Start(serverTLS *tls.Config, caPEM []byte) (*Server, error) {
+	return StartWithAssertionAudience(serverTLS, caPEM, "")
+}
+
+// StartWithAssertionAudience is Start for a server that wants client
+// assertions addressed to audience (e.g. its issuer identifier, as UAE Open
+// Finance and UK Open Banking do) instead of its token URL.
+func StartWithAssertionAudience(serverTLS *tls.Config, caPEM []byte, audience string) (*Server, error) {
 	s := &Server{store: storage.NewMemoryStore(), mtls: map[string]string{}, CACertPEM: caPEM}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/oauth2/token", s.token)
@@ -88,6 +95,9 @@ func Start(serverTLS *tls.Config, caPEM []byte) (*Server, error) {
 		TokenURL:                 s.TokenURL,
 		ScopeStrategy:            fosite.ExactScopeStrategy,
 		AudienceMatchingStrategy: fosite.DefaultAudienceMatchingStrategy,
+	}
+	if audience != "" {
+		cfg.TokenURL = audience // fosite checks a client assertion's aud against TokenURL
 	}
 	var f *fosite.Fosite
 	cfg.ClientAuthenticationStrategy = func(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
