@@ -33,11 +33,16 @@ type assertionSigner struct {
 // newAssertionSigner checks private_key and signing_alg and builds a signer.
 // Errors are *FieldError and never quote the key.
 func newAssertionSigner(c *Config) (*assertionSigner, error) {
-	key, err := ParsePrivateKeyPEM(c.Value(FieldPrivateKey))
+	return makeAssertionSigner(c.Value(FieldPrivateKey), c.Value(FieldSigningAlg), c.Value(FieldKeyID), c.Value(FieldAssertionAudience))
+}
+
+// makeAssertionSigner checks a PEM key and algorithm ("" picks RS256 for RSA,
+// ES256 for EC) and builds a signer; audience "" means the token URL.
+func makeAssertionSigner(keyPEM, alg, keyID, audience string) (*assertionSigner, error) {
+	key, err := ParsePrivateKeyPEM(keyPEM)
 	if err != nil {
 		return nil, fieldErr(FieldPrivateKey, "%s", err.Error())
 	}
-	alg := c.Value(FieldSigningAlg)
 	switch k := key.(type) {
 	case *rsa.PrivateKey:
 		if k.N.BitLen() < MinRSAKeyBits {
@@ -62,8 +67,7 @@ func newAssertionSigner(c *Config) (*assertionSigner, error) {
 	default:
 		return nil, fieldErr(FieldPrivateKey, "must be an RSA or EC P-256 key")
 	}
-	return &assertionSigner{key: key, alg: jose.SignatureAlgorithm(alg), keyID: c.Value(FieldKeyID),
-		audience: c.Value(FieldAssertionAudience)}, nil
+	return &assertionSigner{key: key, alg: jose.SignatureAlgorithm(alg), keyID: keyID, audience: audience}, nil
 }
 
 // assertionClaims are RFC 7523 section 3's claims.

@@ -58,8 +58,11 @@ type Step struct {
 	Query   OrderedStrings `json:"query,omitempty"`
 	Headers OrderedStrings `json:"headers,omitempty"`
 	Basic   *BasicAuth     `json:"basic_auth,omitempty"`
-	Body    *Body          `json:"body,omitempty"`
-	Success *Success       `json:"success,omitempty"`
+	// Assertion adds an RFC 7523 client assertion (private_key_jwt) to the
+	// step's form body.
+	Assertion *ClientAssertion `json:"client_assertion,omitempty"`
+	Body      *Body            `json:"body,omitempty"`
+	Success   *Success         `json:"success,omitempty"`
 	// Extract names values of this step's answer (JSON paths) for later
 	// steps; each must be present.
 	Extract map[string]string `json:"extract,omitempty"`
@@ -72,6 +75,20 @@ type BasicAuth struct {
 	// Encoding is "raw" (default: as given) or "rfc6749" (form-encoded
 	// before base64, RFC 6749 section 2.3.1).
 	Encoding string `json:"encoding,omitempty"`
+}
+
+// ClientAssertion is RFC 7523 client authentication: the form gets
+// client_assertion_type and a JWT signed with PrivateKey, with iss = sub =
+// ClientID, aud = Audience, a fresh jti and exp 5 minutes on. All are
+// templates.
+type ClientAssertion struct {
+	ClientID   string `json:"client_id"`
+	PrivateKey string `json:"private_key"` // usually "{{field.private_key}}", a secret field
+	KeyID      string `json:"key_id,omitempty"`
+	// Alg is RS256, PS256 or ES256; default RS256 for RSA keys, ES256 for EC.
+	Alg string `json:"alg,omitempty"`
+	// Audience defaults to the step's URL without its query.
+	Audience string `json:"audience,omitempty"`
 }
 
 // Body is a request body.
@@ -416,6 +433,22 @@ func validateSteps(where string, steps []Step, fields map[string]ProfileField, r
 			}
 			if err := scope.check(w+".basic_auth.password", b.Password); err != nil {
 				return false, err
+			}
+		}
+		if a := s.Assertion; a != nil {
+			if s.Body == nil || s.Body.Type != "form" {
+				return false, profileErr(w+".client_assertion", "needs a body of type form")
+			}
+			if a.Alg != "" && a.Alg != "RS256" && a.Alg != "PS256" && a.Alg != "ES256" {
+				return false, profileErr(w+".client_assertion.alg", "must be RS256, PS256 or ES256")
+			}
+			if a.ClientID == "" || a.PrivateKey == "" {
+				return false, profileErr(w+".client_assertion", "client_id and private_key are required")
+			}
+			for name, text := range map[string]string{"client_id": a.ClientID, "private_key": a.PrivateKey, "key_id": a.KeyID, "audience": a.Audience} {
+				if err := scope.check(w+".client_assertion."+name, text); err != nil {
+					return false, err
+				}
 			}
 		}
 		if b := s.Body; b != nil {

@@ -179,6 +179,16 @@ func (pp *profileProvider) exchange(c *Client, s Step, rc *renderContext) (excha
 			if err != nil {
 				return x, err
 			}
+			if s.Assertion != nil {
+				assertion, err := pp.assertion(c, s, rc, x)
+				if err != nil {
+					return x, err
+				}
+				if form != "" {
+					form += "&"
+				}
+				form += "client_assertion_type=" + url.QueryEscape(ClientAssertionType) + "&client_assertion=" + url.QueryEscape(assertion)
+			}
 			x.body, ct = []byte(form), "application/x-www-form-urlencoded"
 		case "json":
 			if x.body, err = renderJSON(rc, b.Fields); err != nil {
@@ -194,6 +204,30 @@ func (pp *profileProvider) exchange(c *Client, s Step, rc *renderContext) (excha
 		}
 	}
 	return x, nil
+}
+
+// assertion signs a step's client assertion. The default audience is the
+// step's URL without its query.
+func (pp *profileProvider) assertion(c *Client, s Step, rc *renderContext, x exchange) (string, error) {
+	a := s.Assertion
+	var vals [4]string
+	for i, text := range []string{a.ClientID, a.PrivateKey, a.KeyID, a.Audience} {
+		v, err := rc.render(text, nil)
+		if err != nil {
+			return "", err
+		}
+		vals[i] = v
+	}
+	signer, err := makeAssertionSigner(vals[1], a.Alg, vals[2], vals[3])
+	if err != nil {
+		return "", fmt.Errorf("client assertion: %s", err.(*FieldError).Message)
+	}
+	target := x.url
+	if target == "" {
+		target = c.baseURL + x.path
+	}
+	target, _, _ = strings.Cut(target, "?")
+	return signer.sign(vals[0], target, rc.now)
 }
 
 func hasHeader(h map[string][]string, name string) bool {

@@ -297,3 +297,15 @@ func TestProfileOAuthMetadataMustBeJSON(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+func TestProfileClientAssertionValidation(t *testing.T) {
+	for doc, want := range map[string]string{
+		`{"fields":[{"name":"k","secret":true}],"steps":[{"name":"token","method":"POST","path":"/t","client_assertion":{"client_id":"c","private_key":"{{field.k}}"}}]}`:                                      "steps[0].client_assertion: needs a body of type form",
+		`{"fields":[{"name":"k","secret":true}],"steps":[{"name":"token","method":"POST","path":"/t","body":{"type":"form"},"client_assertion":{"client_id":"c","private_key":"{{field.k}}","alg":"HS256"}}]}`: "steps[0].client_assertion.alg",
+		`{"steps":[{"name":"token","method":"POST","path":"/t","body":{"type":"form"},"client_assertion":{"client_id":"c","private_key":"{{field.k}}"}}]}`:                                                     `steps[0].client_assertion.private_key: {{field.k}} refers to an undeclared field "k"`,
+	} {
+		if _, err := engine.ParseProfile([]byte(doc)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", doc, err, want)
+		}
+	}
+}

@@ -200,3 +200,31 @@ func TestFositePrivateKeyJWTIssuerAudience(t *testing.T) {
 		t.Fatalf("token URL as audience at an issuer-audience server: %v", err)
 	}
 }
+
+// A profile (not the oauth2 provider) can authenticate with an RFC 7523
+// client assertion too; fosite accepts it.
+func TestFositeProfileWithClientAssertion(t *testing.T) {
+	w := newWorld(t)
+	key, _ := engine.ParsePrivateKeyPEM(string(w.ec.KeyPEM))
+	register(t, w.as, interop.Client{ID: "profile-jwt", AuthMethod: "private_key_jwt", SigningAlg: "ES256", KeyID: "k1",
+		PublicKey: key.(crypto.Signer).Public()})
+	p, err := engine.ParseProfile([]byte(`{
+	  "fields": [{"name": "client_id", "required": true}, {"name": "private_key", "secret": true, "required": true},
+	             {"name": "token_url", "required": true}],
+	  "steps": [{"name": "token", "method": "POST", "url": "{{field.token_url}}",
+	    "client_assertion": {"client_id": "{{field.client_id}}", "private_key": "{{field.private_key}}", "alg": "ES256", "key_id": "k1"},
+	    "body": {"type": "form", "fields": {"grant_type": "client_credentials", "client_id": "{{field.client_id}}", "scope": "accounts payments"}}}]
+	}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prov, err := engine.NewProfileProvider("jwtbank", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &engine.Config{Provider: "jwtbank", CACert: string(w.as.CACertPEM),
+		Settings: map[string]string{"client_id": "profile-jwt", "token_url": w.as.TokenURL},
+		Secrets:  map[string]string{"private_key": string(w.ec.KeyPEM)}}
+	cfg.UseProvider(prov)
+	w.mustFetch(t, "profile-jwt", cfg)
+}
