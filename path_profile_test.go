@@ -1,6 +1,7 @@
 package bankauth
 
 import (
+	"context"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -212,5 +213,25 @@ func TestProfileFieldsTakeStrings(t *testing.T) {
 	got := e.mustOK(t, logical.ReadOperation, "config/k", nil).Data
 	if got["tenant"] != "42" || got["api_secret_set"] != true || strings.Contains(stringify(got), "s3cr3t") {
 		t.Fatalf("read %v", got)
+	}
+}
+
+// Another node's profile change (replication, HA) reaches this node as an
+// invalidation: configs are reloaded with the new profile on next use.
+func TestProfileInvalidationReloadsConfigs(t *testing.T) {
+	e := newTestEnv(t)
+	bank := fakebank.NewInterswitch("IKIA-i", rawSecret, time.Hour)
+	srv := httptest.NewServer(bank)
+	t.Cleanup(srv.Close)
+	e.mustOK(t, logical.CreateOperation, "profile/isw", map[string]any{"profile": interswitchProfile(t)})
+	e.mustOK(t, logical.CreateOperation, "config/c", map[string]any{
+		"provider": "isw", "base_url": srv.URL, "client_id": "IKIA-i", "client_secret": rawSecret})
+	e.mustOK(t, logical.ReadOperation, "token/c", nil)
+	if e.b.entryFor("c").loaded.Load() == nil {
+		t.Fatal("config not loaded after a read")
+	}
+	e.b.invalidate(context.Background(), profilePrefix+"isw")
+	if e.b.entryFor("c").loaded.Load() != nil || e.b.entryFor("c").token.Load() != nil {
+		t.Fatal("a profile invalidation left the old client or token in memory")
 	}
 }

@@ -84,4 +84,7 @@ func TestMutualTLSThroughVault(t *testing.T) {
 	if strings.Contains(out, "PRIVATE KEY") || !strings.Contains(out, `"tls_client_key_set": true`) || !strings.Contains(out, "BEGIN CERTIFICATE") {
 		t.Fatalf("config read: %s", out)
 	}
+	if strings.Contains(b.srv.Log(), "PRIVATE KEY") {
+		t.Error("Vault's log shows a private key")
+	}
 }

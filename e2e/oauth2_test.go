@@ -7,6 +7,7 @@ import (
 	"crypto"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
@@ -81,5 +82,8 @@ func TestOAuth2AgainstFositeThroughVault(t *testing.T) {
 	}
 	if n := as.Issued(); n != len(clients) {
 		t.Errorf("fosite issued %d tokens for %d configs read once each", n, len(clients))
+	}
+	if log := b.srv.Log(); strings.Contains(log, "PRIVATE KEY") || strings.Contains(log, secret) {
+		t.Error("Vault's log shows a private key or the client secret")
 	}
 }

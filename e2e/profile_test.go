@@ -86,4 +86,7 @@ func TestCustomProfileInterswitch(t *testing.T) {
 	if _, err := b.srv.MustCLI("delete", m+"/profile/interswitch"); err != nil {
 		t.Fatal(err)
 	}
+	if strings.Contains(b.srv.Log(), secret) {
+		t.Error("Vault's log shows the client secret")
+	}
 }
