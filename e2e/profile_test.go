@@ -90,3 +90,36 @@ func TestCustomProfileInterswitch(t *testing.T) {
 		t.Error("Vault's log shows the client secret")
 	}
 }
+
+// A profile's own fields, unknown to the config path's schema, travel
+// through the real Vault API and CLI like any other.
+func TestCustomProfileOwnFieldsThroughVault(t *testing.T) {
+	t.Parallel()
+	const secret = "own-field-secret-9"
+	bank := fakebank.NewInterswitch("IKIA-own", secret, 10*time.Minute)
+	srv := httptest.NewServer(bank)
+	t.Cleanup(srv.Close)
+	b := newBank(t, nil)
+	doc := `{"fields":[{"name":"merchant_id","required":true},{"name":"merchant_key","secret":true,"required":true},{"name":"terminal_id"}],
+	  "steps":[{"name":"token","method":"POST","path":"/passport/oauth/token","headers":{"X-Terminal-ID":"{{field.terminal_id}}"},
+	    "basic_auth":{"username":"{{field.merchant_id}}","password":"{{field.merchant_key}}"},
+	    "body":{"type":"form","fields":{"grant_type":"client_credentials"}}}]}`
+	if _, err := b.srv.MustCLI("write", b.mount+"/profile/own", "profile="+doc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.srv.MustCLI("write", b.mount+"/config/own", "provider=own", "base_url="+srv.URL,
+		"merchant_id=IKIA-own", "merchant_key="+secret, "terminal_id=T-77"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := b.srv.MustCLI("read", "-format=json", b.mount+"/config/own")
+	if err != nil || strings.Contains(out, secret) || contains(out, `"merchant_key_set": true`, `"terminal_id": "T-77"`, `"merchant_id": "IKIA-own"`) != nil {
+		t.Fatalf("config read: %v\n%s", err, out)
+	}
+	if tok, _ := b.readToken(t, "own")["access_token"].(string); !bank.Valid(tok) {
+		t.Fatal("token not valid at the bank")
+	}
+	r := b.srv.CLI("", "write", b.mount+"/config/own2", "provider=own", "base_url="+srv.URL, "merchant_id=x")
+	if r.ExitCode == 0 || !strings.Contains(r.Stderr, "invalid merchant_key: is required for provider own") {
+		t.Fatalf("missing profile field: exit %d %s", r.ExitCode, r.Stderr)
+	}
+}
