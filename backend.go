@@ -30,6 +30,9 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 	if err := b.Setup(ctx, conf); err != nil {
 		return nil, err
 	}
+	// Background refreshes have no request, hence no req.Storage: they use
+	// the mount's storage view.
+	b.storage = conf.StorageView
 	return b, nil
 }
 
@@ -45,17 +48,19 @@ type backend struct {
 	// writes (RLock), so no config is stored naming a profile being deleted.
 	// It is taken before any entry lock.
 	profileLock sync.RWMutex
+	storage     logical.Storage // the mount's storage view, for background refresh
+	refresher   *refresher
 }
 
 func newBackend() *backend {
-	b := &backend{entries: map[string]*entry{}}
+	b := &backend{entries: map[string]*entry{}, refresher: newRefresher()}
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeLogical,
 		PathsSpecial: &logical.Paths{
 			// Tokens are per cluster: a performance secondary fetches its own
 			// rather than writing into replicated storage.
-			LocalStorage:    []string{tokenPrefix},
+			LocalStorage:    []string{tokenPrefix, budgetPrefix},
 			SealWrapStorage: []string{configPrefix, tokenPrefix},
 		},
 		Paths: framework.PathAppend(
@@ -122,13 +127,16 @@ func (b *backend) invalidate(_ context.Context, key string) {
 	}
 }
 
-// clean closes idle bank connections when the mount is unloaded.
+// clean stops background refreshes and closes idle bank connections when
+// the mount is unloaded.
 func (b *backend) clean(context.Context) {
+	b.refresher.stop()
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	for _, e := range b.entries {
 		e.forget()
 	}
+	b.mu.Unlock()
+	b.refresher.wait()
 }
 
 const backendHelp = `

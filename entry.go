@@ -3,7 +3,9 @@ package bankauth
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -17,6 +19,15 @@ type entry struct {
 	lock   chan struct{} // a mutex whose waiters can give up with their context
 	loaded atomic.Pointer[loadedConfig]
 	token  atomic.Pointer[engine.Token]
+
+	// Background refresh (refresh.go) and failure handling (failure.go).
+	lastRead  atomic.Int64 // unix nanoseconds of the last read or forced refresh
+	scheduled atomic.Bool  // a background refresh is planned (or off) for the current token
+	timerMu   sync.Mutex
+	timer     *time.Timer
+	timerTok  *engine.Token
+	health    fetchHealth
+	budget    *engine.Budget // guarded by lock; outlives config changes
 }
 
 // loadedConfig is a config as read from storage, with its bank client.
@@ -39,12 +50,15 @@ func (e *entry) acquire(ctx context.Context) error {
 
 func (e *entry) release() { <-e.lock }
 
-// forget drops the cached config, client and token.
+// forget drops the cached config, client and token, the planned background
+// refresh and the failure backoff.
 func (e *entry) forget() {
 	if lc := e.loaded.Swap(nil); lc != nil {
 		lc.client.Close()
 	}
 	e.token.Store(nil)
+	e.stopTimer()
+	e.health.reset()
 }
 
 // errNoConfig is returned for a name that has no config.
@@ -99,6 +113,9 @@ func (b *backend) config(ctx context.Context, s logical.Storage, name string, e 
 	client, err := engine.NewClient(cfg, b.Logger().Named(name))
 	if err != nil {
 		return nil, fmt.Errorf("stored config %q is invalid: %w", name, err)
+	}
+	if err := b.attachBudget(ctx, s, name, e, client); err != nil {
+		return nil, err
 	}
 	lc := &loadedConfig{cfg: cfg, client: client}
 	e.loaded.Store(lc)

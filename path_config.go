@@ -42,6 +42,9 @@ func configFields() map[string]*framework.FieldSchema {
 	for name, fs := range commonConfigFields() {
 		fields[name] = fs
 	}
+	for name, f := range lifecycleFields() {
+		fields[name] = f
+	}
 	fields[fieldOAuthMetadata].Description = `RAKBANK only: JSON object sent as oauth_metadata, e.g. {"account_id":"0188000049916"}. Accepts a JSON string or an object.`
 	return fields
 }
@@ -138,6 +141,7 @@ func mergeConfig(existing *engine.Config, d *framework.FieldData) (*engine.Confi
 	if existing != nil {
 		cfg.Provider, cfg.BaseURL, cfg.CACert, cfg.Timeout = existing.Provider, existing.BaseURL, existing.CACert, existing.Timeout
 		cfg.OAuthMetadata = existing.OAuthMetadata
+		cfg.Lifecycle = existing.Lifecycle
 		copyCommonFields(cfg, existing)
 		for k, v := range existing.Settings {
 			cfg.Settings[k] = v
@@ -149,7 +153,7 @@ func mergeConfig(existing *engine.Config, d *framework.FieldData) (*engine.Confi
 	if p, ok := d.GetOk(engine.FieldProvider); ok && p.(string) != cfg.Provider {
 		prev := cfg
 		cfg = &engine.Config{Provider: p.(string), BaseURL: cfg.BaseURL, CACert: cfg.CACert, Timeout: cfg.Timeout,
-			Settings: map[string]string{}, Secrets: map[string]string{}}
+			Settings: map[string]string{}, Secrets: map[string]string{}, Lifecycle: cfg.Lifecycle}
 		copyCommonFields(cfg, prev)
 	}
 	provFields := engine.AllFields()
@@ -169,6 +173,9 @@ func mergeConfig(existing *engine.Config, d *framework.FieldData) (*engine.Confi
 			}
 			cfg.OAuthMetadata = md
 		default:
+			if mergeLifecycle(&cfg.Lifecycle, key, d) {
+				continue
+			}
 			if ok, err := mergeCommonField(cfg, key, d); ok || err != nil {
 				if err != nil {
 					return nil, err
@@ -232,6 +239,9 @@ func (b *backend) configRead(ctx context.Context, req *logical.Request, d *frame
 	if cfg.CACert != "" {
 		data[engine.FieldCACert] = cfg.CACert
 	}
+	for k, v := range lifecycleData(cfg) {
+		data[k] = v
+	}
 	readCommonFields(cfg, data)
 	if p, ok := cfg.Lookup(); ok {
 		for _, f := range p.Fields() {
@@ -264,6 +274,10 @@ func (b *backend) configDelete(ctx context.Context, req *logical.Request, d *fra
 	if err := req.Storage.Delete(ctx, configPrefix+name); err != nil {
 		return nil, err
 	}
+	if err := req.Storage.Delete(ctx, budgetPrefix+name); err != nil {
+		return nil, err
+	}
+	e.budget = nil
 	e.forget()
 	return nil, nil
 }
@@ -282,7 +296,8 @@ const pathConfigHelpSyn = `Configure a bank connection: provider, endpoint and c
 const pathConfigHelpDesc = `
 Each config names one bank connection. Common fields: provider (required),
 base_url, ca_cert, timeout, tls_client_cert and tls_client_key* (mutual TLS,
-both or neither). Provider fields:
+both or neither), cache, default_lifetime, background_refresh_idle,
+max_requests_per_minute, max_requests_per_day. Provider fields:
 
   isbank             client_id, client_secret*, service_account_id,
                      service_account_secret*, scope; base_url is required

@@ -62,19 +62,30 @@ func secretToken(b *backend) *framework.Secret {
 func (b *backend) tokenRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
 	e := b.entryFor(name)
-	if tok := e.token.Load(); tok.FreshAt(time.Now()) {
+	now := time.Now()
+	e.touch(now)
+	if tok := e.token.Load(); tok.FreshAt(now) {
+		if !e.scheduled.Load() {
+			b.replan(name, e, tok)
+		}
 		return b.tokenResponse(tok), nil
 	}
-	tok, err := b.obtain(ctx, req.Storage, name, e, false, time.Time{})
+	tok, warning, err := b.obtain(ctx, req.Storage, name, e, false, time.Time{})
 	if err != nil {
 		return tokenError(name, err)
 	}
-	return b.tokenResponse(tok), nil
+	resp := b.tokenResponse(tok)
+	if warning != "" {
+		resp.AddWarning(fmt.Sprintf("config %s: %s", name, warning))
+	}
+	return resp, nil
 }
 
 func (b *backend) tokenRefresh(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	tok, err := b.obtain(ctx, req.Storage, name, b.entryFor(name), true, time.Now())
+	e := b.entryFor(name)
+	e.touch(time.Now())
+	tok, _, err := b.obtain(ctx, req.Storage, name, e, true, time.Now())
 	if err != nil {
 		return tokenError(name, err)
 	}
@@ -90,12 +101,21 @@ func (b *backend) tokenRefresh(ctx context.Context, req *logical.Request, d *fra
 // A forced refresh (since = when it was asked for) accepts a token obtained
 // after since: a crowd of callers forcing at once after a bank 401 costs one
 // bank request too.
-func (b *backend) obtain(ctx context.Context, s logical.Storage, name string, e *entry, force bool, since time.Time) (*engine.Token, error) {
+//
+// Serve-while-valid: when the bank fails (or is left alone after a recent
+// failure, or the request budget is spent) and a read finds a token that is
+// stale but not expired, that token is returned with a warning naming the
+// failure. A forced refresh gets the error instead.
+func (b *backend) obtain(ctx context.Context, s logical.Storage, name string, e *entry, force bool, since time.Time) (*engine.Token, string, error) {
 	if tok, handled, err := b.obtainUncached(ctx, s, name, e); handled {
-		return tok, err
+		return tok, "", err
 	}
-	if err := e.acquire(ctx); err != nil {
-		return nil, err
+	if err := b.acquireOrServe(ctx, e, force); err != nil {
+		var busy *busyError
+		if errors.As(err, &busy) {
+			return busy.tok, staleWarning(busy.tok, err, time.Now()), nil
+		}
+		return nil, "", err
 	}
 	defer e.release()
 
@@ -103,37 +123,86 @@ func (b *backend) obtain(ctx context.Context, s logical.Storage, name string, e 
 	if tok == nil {
 		stored, err := b.readTokenChecked(ctx, s, name)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		tok = stored
 		e.token.Store(tok)
 	}
 	now := time.Now()
 	if tok.FreshAt(now) && (!force || tok.ObtainedAt.After(since)) {
-		return tok, nil
+		if !e.scheduled.Load() {
+			if lc, err := b.config(ctx, s, name, e); err == nil {
+				b.scheduleRefresh(name, e, tok, lc.cfg)
+			}
+		}
+		return tok, "", nil
 	}
 	lc, err := b.config(ctx, s, name, e)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	// A performance standby cannot store the new token; let Vault forward the
 	// request to the active node before the bank is called, not after.
 	if b.System().ReplicationState().HasState(consts.ReplicationPerformanceStandby) {
-		return nil, logical.ErrReadOnly
+		return nil, "", logical.ErrReadOnly
 	}
-	next, err := lc.client.Fetch(ctx, tok)
+	// Shortly after a failure the bank is not asked again.
+	if cause, retryAt, backing := e.health.backingOff(now); backing {
+		err = &backoffError{cause: cause, retryAt: retryAt}
+	} else {
+		var next *engine.Token
+		if next, err = b.renew(ctx, s, name, e, lc, tok); err == nil {
+			return next, "", nil
+		}
+	}
+	if !force && usableAt(tok, time.Now()) {
+		// Logged once per failed fetch, not on every read during the backoff.
+		var bo *backoffError
+		if !errors.As(err, &bo) {
+			b.Logger().Named(name).Warn("serving the cached token while the bank fails", "provider", lc.cfg.Provider,
+				"expires_at", tok.ExpiresAt.UTC(), "error", err)
+		}
+		return tok, staleWarning(tok, err, time.Now()), nil
+	}
+	return nil, "", err
+}
+
+// renew fetches a new token from the bank (using prev's refresh token where
+// the provider has a refresh grant), stores it, and only then hands it out
+// and plans its background refresh: a token (and the rotated single-use
+// refresh token that came with it) is in storage before anyone sees it.
+// The caller holds the entry's lock.
+func (b *backend) renew(ctx context.Context, s logical.Storage, name string, e *entry, lc *loadedConfig, prev *engine.Token) (*engine.Token, error) {
+	next, err := lc.client.Fetch(ctx, prev)
+	b.saveBudget(ctx, s, name, e)
 	if err != nil {
+		// A caller that gave up (its request cancelled) says nothing about the bank.
+		if ctx.Err() == nil {
+			e.health.failed(err, time.Now())
+		}
 		return nil, err
 	}
 	se, err := logical.StorageEntryJSON(tokenPrefix+name, next)
+	if err == nil {
+		err = s.Put(ctx, se)
+	}
 	if err != nil {
+		// Not handed out unstored; back off as after a bank failure.
+		e.health.failed(err, time.Now())
 		return nil, err
 	}
-	if err := s.Put(ctx, se); err != nil {
-		return nil, err
-	}
+	e.health.reset()
 	e.token.Store(next)
+	b.scheduleRefresh(name, e, next, lc.cfg)
 	return next, nil
+}
+
+// replan plans the background refresh of a fresh token whose earlier plan
+// was dropped (it had gone unread for a while, and is read again).
+func (b *backend) replan(name string, e *entry, tok *engine.Token) {
+	if lc := e.loaded.Load(); lc != nil {
+		b.scheduleRefresh(name, e, tok, lc.cfg)
+	}
 }
 
 // tokenResponse is a token as readers see it, with a non-renewable lease
@@ -154,16 +223,19 @@ func (b *backend) tokenResponse(tok *engine.Token) *logical.Response {
 }
 
 // tokenError maps a failure to what the reader sees: 400 for a missing
-// config, 502 naming the config and the bank's answer for an upstream
-// failure.
+// config, 429 naming the config when its request budget is spent, 502
+// naming the config and the bank's answer for an upstream failure.
 func tokenError(name string, err error) (*logical.Response, error) {
 	var noCfg errNoConfig
 	var up *engine.UpstreamError
+	var spent *engine.BudgetError
 	switch {
 	case errors.As(err, &noCfg):
 		return logical.ErrorResponse(noCfg.Error()), nil
+	case errors.As(err, &spent):
+		return nil, logical.CodedError(http.StatusTooManyRequests, fmt.Sprintf("config %s: %s", name, err))
 	case errors.As(err, &up):
-		return nil, logical.CodedError(http.StatusBadGateway, fmt.Sprintf("config %s: %s", name, up.Error()))
+		return nil, logical.CodedError(http.StatusBadGateway, fmt.Sprintf("config %s: %s", name, err))
 	}
 	return nil, err
 }
@@ -176,7 +248,13 @@ expires_at (RFC 3339 UTC) and scope, with a non-renewable lease whose TTL is
 the token's remaining life. The token is cached while at least a fifth of its
 life is left; after that the next read gets a new one from the bank (by the
 bank's refresh grant where it has one). Many readers of a stale token cause a
-single bank request.
+single bank request. Tokens that are read get renewed in the background
+before they turn stale (see the config's background_refresh_idle).
+
+If the bank fails while the cached token is stale but not expired, the read
+returns that token with a warning naming the failure; only without a valid
+token does it fail (502 naming the bank's answer, 429 when the config's
+request budget is spent).
 
 Writing token/<name> (vault write -f) forces a new token, e.g. after the bank
 answered 401 to the current one.

@@ -130,7 +130,9 @@ template {
 			}
 		}
 	}
-	if st := b.emu.Stats(emulator.Etranzact); st.Logins+st.Refreshes != len(renders) {
-		t.Errorf("bank issued %d tokens for %d renders, want one per render", st.Logins+st.Refreshes, len(renders))
+	// The background refresh renews the token before Agent comes back for
+	// it, so the bank may have issued one token that is not rendered yet.
+	if st := b.emu.Stats(emulator.Etranzact); st.Logins+st.Refreshes < len(renders) || st.Logins+st.Refreshes > len(renders)+1 {
+		t.Errorf("bank issued %d tokens for %d renders, want one per render (plus the next one)", st.Logins+st.Refreshes, len(renders))
 	}
 }

@@ -10,7 +10,9 @@ import (
 // serveAdmin serves the JSON control endpoints under /_emulator/:
 //
 //	GET  /_emulator/stats    {"isbank":{"codes":..,"logins":..,...},...}
-//	POST /_emulator/fail     {"provider","count"(-1 = until cleared; omitted = 1),"status","body","headers":{k:v},"delay_ms"}
+//	POST /_emulator/fail     {"provider","count"(-1 = until cleared; omitted = 1),"status","body","headers":{k:v},"delay_ms",
+//	                          "body_bytes" (pad the body to this size),"dribble_ms" (send the body a byte at a time),
+//	                          "path" (only requests on this path fail),"consume" (handle the request, then fail)}
 //	POST /_emulator/ttl      {"provider","seconds"}
 //	POST /_emulator/latency  {"provider","ms"}
 //	POST /_emulator/reset
@@ -37,6 +39,10 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		Body     string            `json:"body"`
 		Headers  map[string]string `json:"headers"`
 		DelayMS  int64             `json:"delay_ms"`
+		BodySize int               `json:"body_bytes"`
+		Dribble  int64             `json:"dribble_ms"`
+		Path     string            `json:"path"`
+		Consume  bool              `json:"consume"`
 		Seconds  float64           `json:"seconds"`
 		MS       int64             `json:"ms"`
 	}
@@ -63,7 +69,8 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		if req.Count != nil {
 			n = *req.Count
 		}
-		f := Failure{Status: req.Status, Body: req.Body, Delay: time.Duration(req.DelayMS) * time.Millisecond, Header: http.Header{}}
+		f := Failure{Status: req.Status, Body: req.Body, Delay: time.Duration(req.DelayMS) * time.Millisecond, Header: http.Header{},
+			BodyBytes: req.BodySize, Dribble: time.Duration(req.Dribble) * time.Millisecond, Path: req.Path, Consume: req.Consume}
 		for k, v := range req.Headers {
 			f.Header.Set(k, v)
 		}

@@ -17,6 +17,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -94,6 +95,21 @@ type Failure struct {
 	Body   string        // raw body; "" => the provider's own error shape for that status
 	Header http.Header   // extra headers, e.g. Retry-After, X-RateLimit-Retry-After
 	Delay  time.Duration // optional extra delay
+	// BodyBytes, when larger than len(Body), pads the raw body with spaces to
+	// this many bytes, streamed without holding it in memory (an oversized
+	// answer).
+	BodyBytes int
+	// Dribble, when set, sends the raw body one byte at a time with this
+	// pause between bytes, flushing each (a slow-loris answer). The headers
+	// go out at once.
+	Dribble time.Duration
+	// Path, when set, limits the failure to requests on that path (e.g.
+	// IsbankTokenPath); requests on the provider's other paths pass.
+	Path string
+	// Consume makes the emulator handle the request as usual (a code or
+	// refresh token is used up, a token issued) and then answer with the
+	// failure instead: a gateway that failed after the bank acted.
+	Consume bool
 }
 
 // Stats are per-provider counters.
@@ -223,9 +239,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !sleep(r.Context(), latency) {
 		return // client gone
 	}
-	if f, ok := s.takeFailure(rt.provider); ok {
+	if f, ok := s.takeFailure(rt.provider, r.URL.Path); ok {
 		if !sleep(r.Context(), f.Delay) {
 			return
+		}
+		if f.Consume && r.Method == rt.method && readErr == nil {
+			rt.handle(s, httptest.NewRecorder(), r, body)
 		}
 		s.writeInjected(w, rt.provider, f)
 		return
@@ -326,12 +345,15 @@ func (s *Server) with(provider string, f func(*providerState)) {
 	}
 }
 
-func (s *Server) takeFailure(provider string) (f Failure, ok bool) {
+func (s *Server) takeFailure(provider, path string) (f Failure, ok bool) {
 	s.with(provider, func(st *providerState) {
 		if len(st.failures) == 0 {
 			return
 		}
 		head := st.failures[0]
+		if head.f.Path != "" && head.f.Path != path {
+			return
+		}
 		f, ok = head.f, true
 		if head.n > 0 {
 			if head.n--; head.n == 0 {
@@ -425,7 +447,7 @@ func (s *Server) writeInjected(w http.ResponseWriter, provider string, f Failure
 			w.Header().Set("Content-Type", ct)
 		}
 		w.WriteHeader(f.Status)
-		io.WriteString(w, f.Body)
+		writeBody(w, f)
 		return
 	}
 	logical := f.Status
@@ -498,6 +520,35 @@ func oauthCode(status int) string {
 		return "server_error"
 	default:
 		return "invalid_request"
+	}
+}
+
+// writeBody sends an injected raw body, padded to f.BodyBytes and dribbled
+// byte by byte when f.Dribble is set.
+func writeBody(w http.ResponseWriter, f Failure) {
+	pad := max(f.BodyBytes-len(f.Body), 0)
+	if f.Dribble <= 0 {
+		io.WriteString(w, f.Body)
+		chunk := []byte(strings.Repeat(" ", 32<<10))
+		for pad > 0 {
+			n := min(pad, len(chunk))
+			if _, err := w.Write(chunk[:n]); err != nil {
+				return
+			}
+			pad -= n
+		}
+		return
+	}
+	flusher, _ := w.(http.Flusher)
+	body := f.Body + strings.Repeat(" ", min(pad, 1<<16)) // dribbling 64 KiB already takes long
+	for i := 0; i < len(body); i++ {
+		if _, err := w.Write([]byte{body[i]}); err != nil {
+			return
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		time.Sleep(f.Dribble)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +30,7 @@ type Client struct {
 	secrets  []string
 	logger   hclog.Logger
 	now      func() time.Time
+	budget   *Budget // nil: no request budget
 }
 
 // NewClient builds a Client for a valid config. The logger may be nil.
@@ -70,6 +72,15 @@ func NewClient(cfg *Config, logger hclog.Logger) (*Client, error) {
 		logger:  logger,
 		now:     time.Now,
 	}, nil
+}
+
+// SetBudget makes every bank request of the client take from b (nil: no
+// budget). Call it before the client's first Fetch.
+func (c *Client) SetBudget(b *Budget) {
+	if b != nil {
+		b.SetLimits(c.cfg.EffectiveLimits())
+	}
+	c.budget = b
 }
 
 // Config returns the config the client was built from.
@@ -135,13 +146,20 @@ func (c *Client) do(ctx context.Context, x exchange) (*answer, error) {
 		req.SetBasicAuth(x.user, x.pass)
 	}
 	req.Header.Set("User-Agent", "vault-plugin-secrets-bankauth")
+	if c.budget != nil {
+		if err := c.budget.take(c.provider.Name(), c.now()); err != nil {
+			return nil, err
+		}
+	}
 
 	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
 		c.logger.Warn("bank request failed", "provider", c.provider.Name(), "step", x.step,
 			"duration", time.Since(start), "error", c.transportError(err))
-		return nil, &UpstreamError{Provider: c.provider.Name(), Step: x.step, Message: c.transportError(err)}
+		// No answer: worth another try, unless the deadline is what ended it.
+		return nil, &UpstreamError{Provider: c.provider.Name(), Step: x.step, Message: c.transportError(err),
+			Transient: ctx.Err() == nil}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodySize+1))
@@ -181,8 +199,22 @@ func (c *Client) transportError(err error) string {
 // rejection turns an error answer into an UpstreamError.
 func (c *Client) rejection(step string, a *answer) *UpstreamError {
 	code, msg := describeErrorBody(a.body, a.contentType)
-	return &UpstreamError{Provider: c.provider.Name(), Step: step, Status: a.status,
-		Code: c.scrub(code), Message: c.scrub(msg)}
+	// Acceleration Cloud reports a gateway failure as HTTP 200 with the
+	// status in its body's code.
+	status := a.status
+	if status < 300 {
+		if n, err := strconv.Atoi(code); err == nil {
+			status = n
+		}
+	}
+	e := &UpstreamError{Provider: c.provider.Name(), Step: step, Status: a.status,
+		Code: c.scrub(code), Message: c.scrub(msg), Transient: transientStatus(status)}
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		if wait, ok := retryAfter(a.header, c.now()); ok {
+			e.RetryAt = c.now().Add(wait)
+		}
+	}
+	return e
 }
 
 func (c *Client) scrub(s string) string { return redact(s, c.secrets) }

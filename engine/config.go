@@ -38,6 +38,8 @@ type Config struct {
 	Secrets map[string]string `json:"secrets,omitempty"`
 	// OAuthMetadata is RAKBANK's oauth_metadata object, sent as given.
 	OAuthMetadata map[string]any `json:"oauth_metadata,omitempty"`
+	// Lifecycle and budget settings; see limits.go.
+	Lifecycle
 	// TLSClientCert and TLSClientKey (write-only) are the PEM certificate and
 	// private key presented to the bank for mutual TLS; both or neither.
 	TLSClientCert string `json:"tls_client_cert,omitempty"`
@@ -168,7 +170,7 @@ func (c *Config) Validate() error {
 	if c.Timeout < 0 || c.Timeout > MaxTimeout {
 		return fieldErr(FieldTimeout, "must be between 1s and %s", MaxTimeout)
 	}
-	return nil
+	return c.Lifecycle.validate()
 }
 
 // ValidateBaseURL accepts an absolute https URL without query, fragment or

@@ -1,6 +1,8 @@
 // Package engine is bankauth's Vault-free token engine: it knows how to ask
 // each bank's token endpoint for an access token, how to read the bank's
 // answer (success or error), and when a token is due for replacement.
+// Client.Fetch retries transient failures within the config's timeout
+// (retry.go) and keeps to the config's request Budget (budget.go).
 //
 // Nothing here imports Vault. The Vault backend in the root package stores
 // Config and Token values and decides when to call Client.Fetch.

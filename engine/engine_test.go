@@ -15,7 +15,7 @@ import (
 )
 
 // newEmu starts an emulator over real HTTP on loopback.
-func newEmu(t *testing.T) (*emulator.Server, string) {
+func newEmu(t testing.TB) (*emulator.Server, string) {
 	t.Helper()
 	emu := emulator.New(emulator.Options{})
 	srv := httptest.NewServer(emu)
@@ -24,7 +24,7 @@ func newEmu(t *testing.T) (*emulator.Server, string) {
 }
 
 // configFor builds the engine config that points provider at the emulator.
-func configFor(t *testing.T, provider, baseURL string) *engine.Config {
+func configFor(t testing.TB, provider, baseURL string) *engine.Config {
 	t.Helper()
 	cfg := &engine.Config{Provider: provider, BaseURL: baseURL, Settings: map[string]string{}, Secrets: map[string]string{}}
 	p, _ := engine.Lookup(provider)
@@ -199,8 +199,16 @@ func TestUpstreamErrorsNameTheBankAnswer(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.provider+"/"+tc.want[len(tc.want)-1], func(t *testing.T) {
 			emu, url := newEmu(t)
-			emu.FailNext(tc.provider, 1, tc.fail)
+			emu.FailNext(tc.provider, -1, tc.fail)
 			_, err := fetch(t, configFor(t, tc.provider, url), nil)
+			// A transient failure (502, 503) is tried MaxAttempts times, others once.
+			want := 1
+			if tc.fail.Status == 502 || tc.fail.Status == 503 {
+				want = engine.MaxAttempts
+			}
+			if emu.Stats(tc.provider).Total != want {
+				t.Errorf("%d bank requests, want %d", emu.Stats(tc.provider).Total, want)
+			}
 			var ue *engine.UpstreamError
 			if !errors.As(err, &ue) {
 				t.Fatalf("error %v (%T), want *UpstreamError", err, err)

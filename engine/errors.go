@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -16,6 +17,12 @@ type UpstreamError struct {
 	Status   int    // HTTP status; 0 when no answer came
 	Code     string // the bank's error code, if it gave one
 	Message  string // the bank's error message, or what went wrong
+	// Transient marks a failure worth retrying: no answer (connection
+	// refused or reset), or HTTP 502/503/504/429.
+	Transient bool
+	// RetryAt is when the bank asked to be called again (Retry-After or
+	// X-RateLimit-Retry-After); zero when it did not say.
+	RetryAt time.Time
 }
 
 func (e *UpstreamError) Error() string {
@@ -29,6 +36,9 @@ func (e *UpstreamError) Error() string {
 	}
 	if e.Message != "" {
 		fmt.Fprintf(&b, ": %s", e.Message)
+	}
+	if !e.RetryAt.IsZero() {
+		fmt.Fprintf(&b, "; the bank asks to retry after %s", e.RetryAt.UTC().Format(time.RFC3339))
 	}
 	return b.String()
 }

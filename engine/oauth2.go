@@ -98,6 +98,11 @@ func (p oauth2Provider) validate(c *Config) error {
 }
 
 func (p oauth2Provider) fetch(ctx context.Context, c *Client, _ *Token) (*Token, error) {
+	return c.withRetries(ctx, func(ctx context.Context) (*Token, error) { return p.once(ctx, c) })
+}
+
+// once is one token request (with a fresh client assertion).
+func (p oauth2Provider) once(ctx context.Context, c *Client) (*Token, error) {
 	cfg := c.cfg
 	tokenURL := cfg.Value(FieldTokenURL)
 	form := url.Values{"grant_type": {"client_credentials"}}

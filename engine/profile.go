@@ -31,6 +31,16 @@ type Profile struct {
 	// Refresh, when set, runs instead of Steps while the current token has a
 	// usable refresh token.
 	Refresh *Refresh `json:"refresh,omitempty"`
+	// Limits is the bank's published request budget; a config's
+	// max_requests_per_minute/day override it.
+	Limits *ProfileLimits `json:"limits,omitempty"`
+}
+
+// ProfileLimits is a request budget: at most PerMinute requests in any
+// 60 s and PerDay in any 24 h (0: no limit).
+type ProfileLimits struct {
+	PerMinute int `json:"per_minute,omitempty"`
+	PerDay    int `json:"per_day,omitempty"`
 }
 
 // ProfileField is one config field a profile declares.
@@ -361,6 +371,13 @@ func (p *Profile) Validate() error {
 		}
 		if o := p.Refresh.OnRejected; o != "" && o != "login" && o != "fail" {
 			return profileErr("refresh.on_rejected", "must be login or fail")
+		}
+	}
+	if l := p.Limits; l != nil {
+		for name, n := range map[string]int{"per_minute": l.PerMinute, "per_day": l.PerDay} {
+			if n < 0 || n > MaxRequestLimit {
+				return profileErr("limits."+name, "must be between 0 (no limit) and %d", MaxRequestLimit)
+			}
 		}
 	}
 	if err := p.Token.validate(); err != nil {

@@ -85,12 +85,28 @@ func (pp *profileProvider) fetch(ctx context.Context, c *Client, prev *Token) (*
 // unit to retry on a transient failure, never a single step (İşbank's
 // code is single-use, so a retry must start with a new one).
 func (pp *profileProvider) grant(ctx context.Context, c *Client, steps []Step, refreshToken string) (*Token, error) {
-	return pp.run(ctx, c, steps, refreshToken)
+	return c.withRetries(ctx, func(ctx context.Context) (*Token, error) { return pp.run(ctx, c, steps, refreshToken) })
+}
+
+// DefaultLimits is the request budget the profile declares (none when it
+// declares none).
+func (pp *profileProvider) DefaultLimits() Limits {
+	if l := pp.p.Limits; l != nil {
+		return Limits{PerMinute: l.PerMinute, PerDay: l.PerDay}
+	}
+	return Limits{}
 }
 
 // run sends steps in order; values extracted from one answer feed the
 // next; the last answer holds the token.
 func (pp *profileProvider) run(ctx context.Context, c *Client, steps []Step, refreshToken string) (*Token, error) {
+	// All steps must fit the request budget: a first step's answer (İşbank's
+	// single-use code) without the budget to use it would be wasted.
+	if c.budget != nil && len(steps) > 1 {
+		if err := c.budget.room(pp.Name(), c.now(), len(steps)); err != nil {
+			return nil, err
+		}
+	}
 	values := map[string]map[string]string{}
 	for i, s := range steps {
 		rc := &renderContext{cfg: c.cfg, steps: values, refreshToken: refreshToken, now: c.now()}

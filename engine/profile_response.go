@@ -80,12 +80,18 @@ func (pp *profileProvider) parseToken(c *Client, step string, a *answer, obtaine
 		return nil, fail("%v", err)
 	case found:
 		tok.ExpiresAt = exp
+	case m.NoJWTFallback && c.cfg.DefaultLifetime > 0:
+		tok.ExpiresAt = obtainedAt.Add(c.cfg.DefaultLifetime)
 	case m.NoJWTFallback:
 		return nil, fail("response has no %s", strings.Join(orPaths(pathsOf(m.ExpiresIn), defaultExpiresIn.Path), " or "))
 	default:
 		exp, ok := jwtExpiry(tok.AccessToken)
+		if !ok && c.cfg.DefaultLifetime > 0 {
+			tok.ExpiresAt = obtainedAt.Add(c.cfg.DefaultLifetime)
+			break
+		}
 		if !ok {
-			return nil, fail("response has no %s and the access token carries no expiry", orPaths(pathsOf(m.ExpiresIn), defaultExpiresIn.Path)[0])
+			return nil, fail("response has no %s and the access token carries no expiry (set default_lifetime to assume one)", orPaths(pathsOf(m.ExpiresIn), defaultExpiresIn.Path)[0])
 		}
 		if !exp.After(obtainedAt) || exp.Sub(obtainedAt) > MaxLifetime {
 			return nil, fail("access token's exp claim is out of range")

@@ -16,7 +16,8 @@ const MaxLifetime = 366 * 24 * time.Hour
 // request was sent, so expiry errs on the early side.
 //
 // The access token must be a non-empty string; expires_in a positive number
-// of seconds (when absent, a JWT access token's exp is used). The refresh
+// of seconds (when absent, a JWT access token's exp is used, else the
+// config's default_lifetime if set). The refresh
 // token may be called refresh_token or refreshToken (eTranzact's table and
 // sample disagree), its lifetime refresh_expires_in or
 // refresh_token_expires_in.
@@ -59,8 +60,12 @@ func (c *Client) parseToken(step string, a *answer, obtainedAt time.Time) (*Toke
 		tok.ExpiresAt = obtainedAt.Add(life)
 	default:
 		exp, ok := jwtExpiry(tok.AccessToken)
+		if !ok && c.cfg.DefaultLifetime > 0 {
+			tok.ExpiresAt = obtainedAt.Add(c.cfg.DefaultLifetime)
+			break
+		}
 		if !ok {
-			return nil, fail("response has no expires_in and the access token carries no expiry")
+			return nil, fail("response has no expires_in and the access token carries no expiry (set default_lifetime to assume one)")
 		}
 		if !exp.After(obtainedAt) || exp.Sub(obtainedAt) > MaxLifetime {
 			return nil, fail("access token's exp claim is out of range")

@@ -40,6 +40,9 @@ v plugin register -sha256="$sum" -command=vault-plugin-secrets-bankauth secret b
 v secrets enable -path=bankauth bankauth
 
 emu="http://127.0.0.1:$emu_port"
+# Acceleration Cloud's real tokens live 2 h (its sample JWT). With $ttl tokens,
+# background refresh would spend its 60-requests-a-day budget within the hour.
+curl -fsS -X POST "$emu/_emulator/ttl" -d '{"provider":"accelerationcloud","seconds":7200}' >/dev/null || true
 # The emulator's made-up credentials (cmd/bankemu flags); never real ones.
 v write bankauth/config/isbank provider=isbank base_url="$emu" \
   client_id=emu-client-id client_secret='emu-client-secret-4f/9+Zq=' \
