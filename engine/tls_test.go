@@ -156,3 +156,44 @@ func pkcs1(t *testing.T, keyPEM []byte) string {
 	}
 	return rsaToPKCS1(t, k)
 }
+
+// Configs that trust the same CA but present different client certificates
+// (or none) never share a connection: a client certificate belongs to the
+// TLS connection, so a pooled connection of one config must not carry
+// another config's request.
+func TestClientCertificatesAreNotSharedBetweenConfigs(t *testing.T) {
+	clientCA, _ := testpki.NewCA("bank client CA")
+	bank := newMTLSBank(t, clientCA)
+	alice, _ := clientCA.Client("alice", 0)
+	bob, _ := clientCA.Client("bob", 0)
+	newClient := func(leaf *testpki.Leaf) *engine.Client {
+		cfg := configFor(t, emulator.Etranzact, bank.url)
+		cfg.CACert = bank.caPEM
+		if leaf != nil {
+			cfg.TLSClientCert, cfg.TLSClientKey = string(leaf.CertPEM), string(leaf.KeyPEM)
+		}
+		c, err := engine.NewClient(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		return c
+	}
+	a, b, none := newClient(alice), newClient(bob), newClient(nil)
+	for i := 0; i < 3; i++ {
+		for _, tc := range []struct {
+			c    *engine.Client
+			want string
+		}{{a, "alice"}, {b, "bob"}} {
+			if _, err := tc.c.Fetch(t.Context(), nil); err != nil {
+				t.Fatal(err)
+			}
+			if got := bank.subject.Load(); got != tc.want {
+				t.Fatalf("round %d: the bank saw %v for %s's request", i, got, tc.want)
+			}
+		}
+		if _, err := none.Fetch(t.Context(), nil); err == nil {
+			t.Fatalf("round %d: a config without a client certificate got through on another config's connection", i)
+		}
+	}
+}
