@@ -6,8 +6,10 @@ PLUGIN := vault-plugin-secrets-bankauth
 VERSION ?= v0.1.0
 LDFLAGS := -X github.com/bankauth/vault-plugin-secrets-bankauth.Version=$(VERSION)
 E2E_TIMEOUT ?= 20m
+# FUZZTIME is how long make fuzz runs each fuzz target.
+FUZZTIME ?= 15s
 
-.PHONY: all build test unit e2e dev fmt fmtcheck vet vault
+.PHONY: all build test unit fuzz e2e dev fmt fmtcheck vet vault
 
 all: fmtcheck vet build
 
@@ -19,10 +21,21 @@ build:
 vault:
 	@scripts/install-vault.sh >/dev/null
 
-test: fmtcheck vet unit e2e
+test: fmtcheck vet unit fuzz e2e
 
 unit:
 	go test -race -count=1 ./...
+
+# fuzz runs every Fuzz* target of every package for FUZZTIME each (go test
+# -fuzz takes one target per run). A failing input is written to the
+# package's testdata/fuzz/<target>/: commit it as a regression seed.
+fuzz:
+	@for pkg in $$(go list ./...); do \
+	  for target in $$(go test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$target for $(FUZZTIME)"; \
+	    go test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
 
 # The plugin binary Vault runs is built with -race too (BANKAUTH_RACE=1).
 e2e:

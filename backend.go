@@ -94,6 +94,9 @@ func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 			}
 		}
 	}
+	if resp := badConfigInput(req); resp != nil {
+		return resp, nil
+	}
 	return b.Backend.HandleRequest(ctx, req)
 }
 

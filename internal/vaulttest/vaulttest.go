@@ -20,6 +20,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/vault/api"
@@ -117,11 +118,37 @@ type Server struct {
 	cmd        *exec.Cmd
 	logFile    *os.File
 	exited     chan struct{}
+	// ownGroup runs the server in a process group of its own, so Kill takes
+	// its plugin processes down with it, as a crashed machine would.
+	ownGroup bool
 }
 
 // Start starts, initialises and unseals a Vault server with the plugin
 // directory holding a freshly built bankauth plugin.
 func Start(opts Options) (*Server, error) {
+	s, err := newServer(opts, raftNode{})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.start(); err != nil {
+		return nil, err
+	}
+	if err := s.initUnseal(); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// raftNode shapes a raft cluster member; the zero value is a lone server.
+type raftNode struct {
+	id        string   // node_id; "node1" when empty
+	retryJoin []string // leader API addresses to join
+	member    bool     // a cluster member: own plugin directory (a copy of the binary) and own process group
+}
+
+// newServer writes a server's configuration; it does not start it.
+func newServer(opts Options, rn raftNode) (*Server, error) {
 	bin, err := VaultBin()
 	if err != nil {
 		return nil, err
@@ -134,6 +161,11 @@ func Start(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if rn.member {
+		if pluginDir, err = copyPlugin(pluginDir, filepath.Join(dir, "plugins")); err != nil {
+			return nil, err
+		}
+	}
 	if opts.Storage == "" {
 		opts.Storage = "inmem"
 	}
@@ -143,19 +175,27 @@ func Start(opts Options) (*Server, error) {
 	if opts.LogLevel == "" {
 		opts.LogLevel = "trace"
 	}
+	if rn.id == "" {
+		rn.id = "node1"
+	}
 	port, cport := freePort(), freePort()
 	s := &Server{
 		Addr: fmt.Sprintf("http://127.0.0.1:%d", port), bin: bin, dir: dir,
 		pluginDir: pluginDir, pluginSHA: sum, LogPath: filepath.Join(dir, "vault.log"),
-		configPath: filepath.Join(dir, "vault.hcl"),
+		configPath: filepath.Join(dir, "vault.hcl"), ownGroup: rn.member,
 	}
 	storage := `storage "inmem" {}`
 	switch opts.Storage {
 	case "file":
 		storage = fmt.Sprintf(`storage "file" { path = %q }`, opts.DataDir)
 	case "raft":
+		joins := ""
+		for _, addr := range rn.retryJoin {
+			joins += fmt.Sprintf("\n  retry_join { leader_api_addr = %q }", addr)
+		}
 		storage = fmt.Sprintf(`storage "raft" { path = %q
-  node_id = "node1" }`, opts.DataDir)
+  node_id = %q%s
+}`, opts.DataDir, rn.id, joins)
 	}
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, err
@@ -175,14 +215,33 @@ log_level = %q
 	if err := os.WriteFile(s.configPath, []byte(conf), 0o600); err != nil {
 		return nil, err
 	}
-	if err := s.start(); err != nil {
-		return nil, err
-	}
-	if err := s.initUnseal(); err != nil {
-		s.Stop()
-		return nil, err
-	}
 	return s, nil
+}
+
+// copyPlugin puts the plugin binary from src into a new directory dst (a
+// hard link where the file system allows, else a copy) and returns dst.
+func copyPlugin(src, dst string) (string, error) {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return "", err
+	}
+	from, to := filepath.Join(src, PluginBinary), filepath.Join(dst, PluginBinary)
+	if os.Link(from, to) == nil {
+		return dst, nil
+	}
+	in, err := os.Open(from)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return "", err
+	}
+	return dst, out.Close()
 }
 
 func freePort() int {
@@ -204,6 +263,9 @@ func (s *Server) start() error {
 	s.cmd = exec.Command(s.bin, "server", "-config="+s.configPath)
 	s.cmd.Stdout, s.cmd.Stderr = lf, lf
 	s.cmd.Env = append(os.Environ(), "VAULT_ADDR="+s.Addr)
+	if s.ownGroup {
+		s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	}
 	if err := s.cmd.Start(); err != nil {
 		return err
 	}
@@ -273,11 +335,51 @@ func (s *Server) Stop() {
 	select {
 	case <-s.exited:
 	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
+		s.kill()
 		<-s.exited
+	}
+	if s.ownGroup {
+		// A raft node that became active after a failover can exit on
+		// SIGINT leaving its plugin process behind: end whatever is left of
+		// its process group.
+		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 	}
 	s.cmd = nil
 	s.logFile.Close()
+}
+
+// Kill ends the server at once with SIGKILL, with no chance to step down or
+// flush anything, as a crash would; in a process group of its own, its
+// plugin processes die with it.
+func (s *Server) Kill() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	s.kill()
+	<-s.exited
+	s.cmd = nil
+	s.logFile.Close()
+}
+
+func (s *Server) kill() {
+	if s.ownGroup {
+		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	} else {
+		s.cmd.Process.Kill()
+	}
+}
+
+// Running reports whether the server process has been started and not
+// stopped or killed.
+func (s *Server) Running() bool { return s.cmd != nil }
+
+// SealUnseal seals the server (every mount is unloaded and its plugin
+// process ends) and unseals it again with its key.
+func (s *Server) SealUnseal() error {
+	if err := s.Client.Sys().Seal(); err != nil {
+		return fmt.Errorf("vault operator seal: %w", err)
+	}
+	return s.initUnseal()
 }
 
 // Restart stops the server and starts it again on the same storage, then
