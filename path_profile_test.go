@@ -235,3 +235,28 @@ func TestProfileInvalidationReloadsConfigs(t *testing.T) {
 		t.Fatal("a profile invalidation left the old client or token in memory")
 	}
 }
+
+// A restart (a new backend on the same storage) serves the stored token of
+// a custom-profile config without asking the bank: the token's key, which
+// covers the profile, is stable.
+func TestCustomProfileTokenSurvivesRestart(t *testing.T) {
+	e := newTestEnv(t)
+	bank := fakebank.NewInterswitch("IKIA-r", rawSecret, time.Hour)
+	srv := httptest.NewServer(bank)
+	t.Cleanup(srv.Close)
+	e.mustOK(t, logical.CreateOperation, "profile/isw", map[string]any{"profile": interswitchProfile(t)})
+	e.mustOK(t, logical.CreateOperation, "config/c", map[string]any{
+		"provider": "isw", "base_url": srv.URL, "client_id": "IKIA-r", "client_secret": rawSecret})
+	tok := e.mustOK(t, logical.ReadOperation, "token/c", nil).Data["access_token"]
+	conf := logical.TestBackendConfig()
+	conf.StorageView = e.storage
+	lb, err := Factory(context.Background(), conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.b = lb.(*backend)
+	t.Cleanup(func() { e.b.Clean(context.Background()) })
+	if got := e.mustOK(t, logical.ReadOperation, "token/c", nil).Data["access_token"]; got != tok || bank.Calls() != 1 {
+		t.Fatalf("after a restart: same token %t, %d bank calls", got == tok, bank.Calls())
+	}
+}
