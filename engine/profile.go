@@ -359,14 +359,14 @@ func (p *Profile) Validate() error {
 	if len(p.Steps) == 0 {
 		return profileErr("steps", "at least one step is required")
 	}
-	if _, err := validateSteps("steps", p.Steps, fields, false); err != nil {
+	if err := validateSteps("steps", p.Steps, fields, false); err != nil {
 		return err
 	}
 	if p.Refresh != nil {
 		if len(p.Refresh.Steps) == 0 {
 			return profileErr("refresh.steps", "at least one step is required")
 		}
-		if _, err := validateSteps("refresh.steps", p.Refresh.Steps, fields, true); err != nil {
+		if err := validateSteps("refresh.steps", p.Refresh.Steps, fields, true); err != nil {
 			return err
 		}
 		if o := p.Refresh.OnRejected; o != "" && o != "login" && o != "fail" {
@@ -395,122 +395,121 @@ func (p *Profile) Validate() error {
 
 var bodyTypes = map[string]bool{"form": true, "json": true, "none": true}
 
-func validateSteps(where string, steps []Step, fields map[string]ProfileField, refresh bool) (needsBase bool, err error) {
+func validateSteps(where string, steps []Step, fields map[string]ProfileField, refresh bool) error {
 	extracted := map[string]map[string]bool{}
 	for i, s := range steps {
 		w := fmt.Sprintf("%s[%d]", where, i)
 		scope := templateScope{fields: fields, steps: extracted, refresh: refresh}
 		switch {
 		case !stepNameRE.MatchString(s.Name):
-			return false, profileErr(w+".name", "%q must be lower-case letters, digits or '_', starting with a letter", s.Name)
+			return profileErr(w+".name", "%q must be lower-case letters, digits or '_', starting with a letter", s.Name)
 		case extracted[s.Name] != nil:
-			return false, profileErr(w+".name", "%q is used twice", s.Name)
+			return profileErr(w+".name", "%q is used twice", s.Name)
 		}
 		switch s.Method {
 		case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch:
 		default:
-			return false, profileErr(w+".method", "must be GET, POST, PUT or PATCH")
+			return profileErr(w+".method", "must be GET, POST, PUT or PATCH")
 		}
 		switch {
 		case (s.Path == "") == (s.URL == ""):
-			return false, profileErr(w, "set exactly one of path (relative to base_url) and url (absolute)")
+			return profileErr(w, "set exactly one of path (relative to base_url) and url (absolute)")
 		case s.Path != "" && !strings.HasPrefix(s.Path, "/"):
-			return false, profileErr(w+".path", "must start with /")
+			return profileErr(w+".path", "must start with /")
 		case s.Path != "" && strings.ContainsAny(s.Path, "?#"):
-			return false, profileErr(w+".path", "must not hold a query or fragment (use query)")
+			return profileErr(w+".path", "must not hold a query or fragment (use query)")
 		}
-		needsBase = needsBase || s.Path != ""
 		for _, t := range []struct{ where, text string }{{w + ".path", s.Path}, {w + ".url", s.URL}} {
 			if err := scope.check(t.where, t.text); err != nil {
-				return false, err
+				return err
 			}
 		}
 		for _, kv := range s.Query {
 			if err := scope.check(w+".query."+kv.Key, kv.Value); err != nil {
-				return false, err
+				return err
 			}
 		}
 		for _, kv := range s.Headers {
 			if !headerNameRE.MatchString(kv.Key) {
-				return false, profileErr(w+".headers", "%q is not a valid header name", kv.Key)
+				return profileErr(w+".headers", "%q is not a valid header name", kv.Key)
 			}
 			if strings.EqualFold(kv.Key, "Authorization") && s.Basic != nil {
-				return false, profileErr(w+".headers.Authorization", "conflicts with basic_auth")
+				return profileErr(w+".headers.Authorization", "conflicts with basic_auth")
 			}
 			if err := scope.check(w+".headers."+kv.Key, kv.Value); err != nil {
-				return false, err
+				return err
 			}
 		}
 		if b := s.Basic; b != nil {
 			if b.Encoding != "" && b.Encoding != "raw" && b.Encoding != "rfc6749" {
-				return false, profileErr(w+".basic_auth.encoding", "must be raw or rfc6749")
+				return profileErr(w+".basic_auth.encoding", "must be raw or rfc6749")
 			}
 			if err := scope.check(w+".basic_auth.username", b.Username); err != nil {
-				return false, err
+				return err
 			}
 			if err := scope.check(w+".basic_auth.password", b.Password); err != nil {
-				return false, err
+				return err
 			}
 		}
 		if a := s.Assertion; a != nil {
 			if s.Body == nil || s.Body.Type != "form" {
-				return false, profileErr(w+".client_assertion", "needs a body of type form")
+				return profileErr(w+".client_assertion", "needs a body of type form")
 			}
 			if a.Alg != "" && a.Alg != "RS256" && a.Alg != "PS256" && a.Alg != "ES256" {
-				return false, profileErr(w+".client_assertion.alg", "must be RS256, PS256 or ES256")
+				return profileErr(w+".client_assertion.alg", "must be RS256, PS256 or ES256")
 			}
 			if a.ClientID == "" || a.PrivateKey == "" {
-				return false, profileErr(w+".client_assertion", "client_id and private_key are required")
+				return profileErr(w+".client_assertion", "client_id and private_key are required")
 			}
 			for name, text := range map[string]string{"client_id": a.ClientID, "private_key": a.PrivateKey, "key_id": a.KeyID, "audience": a.Audience} {
 				if err := scope.check(w+".client_assertion."+name, text); err != nil {
-					return false, err
+					return err
 				}
 			}
 		}
 		if b := s.Body; b != nil {
 			if !bodyTypes[b.Type] {
-				return false, profileErr(w+".body.type", "must be form, json or none")
+				return profileErr(w+".body.type", "must be form, json or none")
 			}
 			if b.Type == "none" && len(b.Fields) > 0 {
-				return false, profileErr(w+".body.fields", "a body of type none has no fields")
+				return profileErr(w+".body.fields", "a body of type none has no fields")
 			}
 			for _, kv := range b.Fields {
-				var s string
-				if err := json.Unmarshal(kv.Value, &s); err != nil {
+				var text string
+				if err := json.Unmarshal(kv.Value, &text); err != nil {
 					if b.Type == "form" {
-						return false, profileErr(w+".body.fields."+kv.Key, "form values must be strings")
+						return profileErr(w+".body.fields."+kv.Key, "form values must be strings")
 					}
 					continue
 				}
-				if err := scope.check(w+".body.fields."+kv.Key, s); err != nil {
-					return false, err
+				if err := scope.check(w+".body.fields."+kv.Key, text); err != nil {
+					return err
 				}
 			}
 		}
 		if sc := s.Success; sc != nil {
 			for _, st := range sc.Status {
 				if _, _, ok := statusRange(st); !ok {
-					return false, profileErr(w+".success.status", "%q must be a status like 200 or a class like 2xx", st)
+					return profileErr(w+".success.status", "%q must be a status like 200 or a class like 2xx", st)
 				}
 			}
 			if err := validatePaths(w+".success.require", optionalPath(sc.Require)); err != nil {
-				return false, err
+				return err
 			}
 		}
 		names := map[string]bool{}
 		for name, path := range s.Extract {
 			if !fieldNameRE.MatchString(name) {
-				return false, profileErr(w+".extract", "%q must be lower-case letters, digits or '_'", name)
+				return profileErr(w+".extract", "%q must be lower-case letters, digits or '_'", name)
 			}
 			if err := validatePaths(w+".extract."+name, Paths{path}); err != nil {
-				return false, err
+				return err
 			}
 			names[name] = true
 		}
 		extracted[s.Name] = names
 	}
-	return needsBase, nil
+	return nil
 }
 
 func optionalPath(p string) Paths {
