@@ -3,6 +3,8 @@ package bankauth
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -258,5 +260,40 @@ func TestCustomProfileTokenSurvivesRestart(t *testing.T) {
 	t.Cleanup(func() { e.b.Clean(context.Background()) })
 	if got := e.mustOK(t, logical.ReadOperation, "token/c", nil).Data["access_token"]; got != tok || bank.Calls() != 1 {
 		t.Fatalf("after a restart: same token %t, %d bank calls", got == tok, bank.Calls())
+	}
+}
+
+// The richer example in docs/custom-profile.md works as the page says:
+// envelope, camelCase, a lifetime in milliseconds as a string, a
+// per-request id, and the refresh call at its own URL.
+func TestDocsRicherExampleRuns(t *testing.T) {
+	doc, _ := os.ReadFile("docs/custom-profile.md")
+	blocks := strings.Split(string(doc), "```json\n")
+	example := blocks[2][:strings.Index(blocks[2], "```")]
+	var mu sync.Mutex
+	var paths, ids []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		paths = append(paths, r.URL.Path+" "+string(body))
+		ids = append(ids, r.Header.Get("X-Request-ID"))
+		mu.Unlock()
+		fmt.Fprintf(w, `{"data":{"accessToken":"at-%d","refreshToken":"rt-%d","expiresIn":"60000"}}`, len(paths), len(paths))
+	}))
+	t.Cleanup(srv.Close)
+	e := newTestEnv(t)
+	e.mustOK(t, logical.CreateOperation, "profile/richer", map[string]any{"profile": example})
+	e.mustOK(t, logical.CreateOperation, "config/r", map[string]any{"provider": "richer", "base_url": srv.URL, "api_key": "k1", "api_secret": "s1"})
+	first := e.mustOK(t, logical.ReadOperation, "token/r", nil)
+	if first.Data["access_token"] != "at-1" || first.Secret.TTL < 58*time.Second || first.Secret.TTL > 60*time.Second {
+		t.Fatalf("first token %v ttl %s", first.Data, first.Secret.TTL)
+	}
+	second := e.mustOK(t, logical.UpdateOperation, "token/r", nil)
+	if second.Data["access_token"] != "at-2" {
+		t.Fatalf("forced refresh %v", second.Data)
+	}
+	want := []string{`/auth/token {"apiKey":"k1","apiSecret":"s1"}`, `/auth/refresh {"refreshToken":"rt-1"}`}
+	if strings.Join(paths, "\n") != strings.Join(want, "\n") || len(ids[0]) != 36 {
+		t.Fatalf("requests %q, X-Request-ID %q", paths, ids)
 	}
 }
