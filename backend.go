@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -50,10 +51,14 @@ type backend struct {
 	profileLock sync.RWMutex
 	storage     logical.Storage // the mount's storage view, for background refresh
 	refresher   *refresher
+
+	metrics *metrics  // this mount's Prometheus metrics (metrics.go)
+	started time.Time // when this backend was built: status counters count from here
 }
 
 func newBackend() *backend {
-	b := &backend{entries: map[string]*entry{}, refresher: newRefresher()}
+	b := &backend{entries: map[string]*entry{}, refresher: newRefresher(), started: time.Now()}
+	b.metrics = newMetrics(b)
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeLogical,
@@ -62,11 +67,16 @@ func newBackend() *backend {
 			// rather than writing into replicated storage.
 			LocalStorage:    []string{tokenPrefix, budgetPrefix},
 			SealWrapStorage: []string{configPrefix, tokenPrefix},
+			// Answers only when the mount's settings allow it (path_metrics.go).
+			Unauthenticated: []string{publicMetricsPath},
 		},
 		Paths: framework.PathAppend(
 			pathConfig(b),
 			pathToken(b),
 			pathProfile(b),
+			pathStatus(b),
+			pathMetrics(b),
+			pathSettings(b),
 		),
 		Secrets:        []*framework.Secret{secretToken(b)},
 		Invalidate:     b.invalidate,

@@ -19,6 +19,7 @@ type entry struct {
 	lock   chan struct{} // a mutex whose waiters can give up with their context
 	loaded atomic.Pointer[loadedConfig]
 	token  atomic.Pointer[engine.Token]
+	stats  connStats // this node's counters, for status and metrics (observe.go)
 
 	// Background refresh (refresh.go) and failure handling (failure.go).
 	lastRead  atomic.Int64 // unix nanoseconds of the last read or forced refresh
@@ -110,10 +111,11 @@ func (b *backend) config(ctx context.Context, s logical.Storage, name string, e 
 	if err := attachProfile(ctx, s, cfg); err != nil {
 		return nil, fmt.Errorf("stored config %q: %w", name, err)
 	}
-	client, err := engine.NewClient(cfg, b.Logger().Named(name))
+	client, err := engine.NewClient(cfg, b.Logger().Named(name).With("config", name))
 	if err != nil {
 		return nil, fmt.Errorf("stored config %q is invalid: %w", name, err)
 	}
+	client.SetObserver(b.observerFor(cfg.Provider, e))
 	if err := b.attachBudget(ctx, s, name, e, client); err != nil {
 		return nil, err
 	}

@@ -61,9 +61,9 @@ func pathConfig(b *backend) []*framework.Path {
 			ExistenceCheck: b.configExists,
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.CreateOperation: &framework.PathOperation{Callback: b.configWrite,
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "create"}},
+					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "write"}},
 				logical.UpdateOperation: &framework.PathOperation{Callback: b.configWrite,
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "update"}},
+					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "write"}},
 				logical.ReadOperation: &framework.PathOperation{Callback: b.configRead,
 					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read"}},
 				logical.DeleteOperation: &framework.PathOperation{Callback: b.configDelete,

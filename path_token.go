@@ -65,17 +65,20 @@ func (b *backend) tokenRead(ctx context.Context, req *logical.Request, d *framew
 	now := time.Now()
 	e.touch(now)
 	if tok := e.token.Load(); tok.FreshAt(now) {
+		e.stats.cacheHits.Add(1)
 		if !e.scheduled.Load() {
 			b.replan(name, e, tok)
 		}
 		return b.tokenResponse(tok), nil
 	}
+	e.stats.cacheMisses.Add(1)
 	tok, warning, err := b.obtain(ctx, req.Storage, name, e, false, time.Time{})
 	if err != nil {
 		return tokenError(name, err)
 	}
 	resp := b.tokenResponse(tok)
 	if warning != "" {
+		e.stats.staleServed.Add(1)
 		resp.AddWarning(fmt.Sprintf("config %s: %s", name, warning))
 	}
 	return resp, nil

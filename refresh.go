@@ -180,5 +180,6 @@ func (b *backend) refreshInBackground(name string, e *entry, tok *engine.Token) 
 		}
 		return
 	}
+	b.ObserveRefreshLag(time.Since(refreshPoint(tok)))
 	logger.Debug("token refreshed in background", "provider", lc.cfg.Provider, "expires_at", next.ExpiresAt.UTC())
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bankauth/vault-plugin-secrets-bankauth/emulator"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/internal/vaulttest"
 	"github.com/hashicorp/vault/api"
 )
 
@@ -368,5 +369,38 @@ func TestFaultBadUpstreamInput(t *testing.T) {
 	b.configure(t, "ok", emulator.Rakbank)
 	if _, err := read(c, b, "ok"); err != nil {
 		t.Fatalf("after the bad answers: %v", err)
+	}
+}
+
+// TestFaultRequestBudgetSurvivesRestart: the request times are stored, so a
+// restarted Vault (new Vault and plugin processes) still refuses a request
+// that would exceed the budget.
+func TestFaultRequestBudgetSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	srv, err := vaulttest.Start(vaulttest.Options{Storage: "file"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if err := srv.RegisterPlugin("bankauth"); err != nil {
+		t.Fatal(err)
+	}
+	b := newBank(t, srv)
+	b.configure(t, "ac", emulator.AccelerationCloud, "max_requests_per_minute=2")
+	for i := 0; i < 2; i++ {
+		if _, err := srv.MustCLI("write", "-f", b.mount+"/token/ac"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	c := noRetryClient(t, b)
+	_, err = c.Logical().Write(b.mount+"/token/ac", nil)
+	if err == nil || contains(err.Error(), "Code: 429", "request budget spent", "max_requests_per_minute=2") != nil {
+		t.Fatalf("forced refresh past the budget after a restart: %v", err)
+	}
+	if n := b.emu.Stats(emulator.AccelerationCloud).Total; n != 2 {
+		t.Fatalf("%d bank requests, want 2", n)
 	}
 }

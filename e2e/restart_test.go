@@ -77,19 +77,64 @@ func TestNoSecretInVaultLog(t *testing.T) {
 		tokens = append(tokens, b.readToken(t, p)["access_token"].(string))
 		out, _ := srv.MustCLI("write", "-f", "-field=access_token", b.mount+"/token/"+p)
 		tokens = append(tokens, strings.TrimSpace(out))
+		tokens = append(tokens, b.emu.IssuedSecrets(p)...)
 		b.emu.FailNext(p, 1, emulator.Failure{Status: 401})
 		srv.CLI("", "write", "-f", b.mount+"/token/"+p)
+		// Refresh tokens and İşbank codes are single-use: collect them
+		// while they are outstanding.
+		tokens = append(tokens, b.emu.IssuedSecrets(p)...)
+		b.readToken(t, p)
+		tokens = append(tokens, b.emu.IssuedSecrets(p)...)
 	}
+	// What operators read must not carry them either.
+	var shown strings.Builder
+	for _, p := range emulator.Providers {
+		out, _ := srv.MustCLI("read", "-format=json", b.mount+"/status/"+p)
+		shown.WriteString(out)
+	}
+	_, _, metrics := b.getMetrics(t, "metrics", srv.RootToken)
+	shown.WriteString(metrics)
 	creds := emulator.DefaultCredentials()
 	srv.CLI("", "write", b.mount+"/config/etranzact", "password="+creds.Password, "base_url=http://bank.example")
 	srv.Stop()
 	log := srv.Log()
-	if !strings.Contains(log, "bank request") {
-		t.Fatal("the log has no bank request lines: is the plugin logging at all?")
+	// One structured line per bank request, failures at warn/error, and the
+	// request shapes at trace. Key order varies: an external plugin's lines
+	// reach Vault as JSON objects.
+	for _, want := range [][]string{
+		{"[DEBUG]", "bank request:", "config=rakbank", "provider=rakbank", "step=token", "method=POST", "status=200", "latency=", "attempt=1", "outcome=2xx"},
+		{"[WARN]", "bank request answered with an error status:", "config=isbank", "step=code", "status=401", "outcome=4xx"},
+		{"[ERROR]", "token fetch failed:", "config=rakbank", "HTTP 401"},
+		{"[TRACE]", "bank request shape:", "config=accelerationcloud", `request_headers="Accept,Authorization"`, `request_query="grant_type,user_id"`},
+		{"[TRACE]", "bank request shape:", "config=etranzact", `request_body_fields="password,username"`},
+	} {
+		if !hasLine(log, want...) {
+			t.Errorf("Vault's log has no line with all of %q", want)
+		}
+	}
+	if len(tokens) < 3*len(emulator.Providers) {
+		t.Fatalf("only %d tokens collected", len(tokens))
 	}
 	for _, s := range append(creds.Secrets(), tokens...) {
 		if s != "" && strings.Contains(log, s) {
 			t.Errorf("Vault's log contains a secret or token (%d chars)", len(s))
 		}
+		if s != "" && strings.Contains(shown.String(), s) {
+			t.Errorf("status or metrics show a secret or token (%d chars)", len(s))
+		}
 	}
+}
+
+// hasLine reports whether one line of log contains every sub.
+func hasLine(log string, subs ...string) bool {
+next:
+	for _, line := range strings.Split(log, "\n") {
+		for _, sub := range subs {
+			if !strings.Contains(line, sub) {
+				continue next
+			}
+		}
+		return true
+	}
+	return false
 }

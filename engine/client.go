@@ -30,7 +30,8 @@ type Client struct {
 	secrets  []string
 	logger   hclog.Logger
 	now      func() time.Time
-	budget   *Budget // nil: no request budget
+	observer Observer // see SetObserver; nil when nobody watches
+	budget   *Budget  // nil: no request budget
 }
 
 // NewClient builds a Client for a valid config. The logger may be nil.
@@ -96,7 +97,9 @@ func (c *Client) Close() { c.http.CloseIdleConnections() }
 func (c *Client) Fetch(ctx context.Context, prev *Token) (*Token, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.EffectiveTimeout())
 	defer cancel()
+	start := time.Now()
 	tok, err := c.provider.fetch(ctx, c, prev)
+	c.recordFetch(tok, err, time.Since(start))
 	if err != nil {
 		return nil, err
 	}
@@ -114,6 +117,9 @@ type exchange struct {
 	user   string // Basic auth, raw (not URL-encoded), when pass or user is set
 	pass   string
 	basic  bool
+	// attempt numbers retries of one step, for logs and observers only; 0
+	// takes it from the context (withAttempt), else 1.
+	attempt int
 }
 
 // answer is what the bank said.
@@ -155,16 +161,15 @@ func (c *Client) do(ctx context.Context, x exchange) (*answer, error) {
 	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
-		c.logger.Warn("bank request failed", "provider", c.provider.Name(), "step", x.step,
-			"duration", time.Since(start), "error", c.transportError(err))
+		c.recordRequest(ctx, x, 0, time.Since(start), nil, c.transportError(err))
 		// No answer: worth another try, unless the deadline is what ended it.
 		return nil, &UpstreamError{Provider: c.provider.Name(), Step: x.step, Message: c.transportError(err),
 			Transient: ctx.Err() == nil}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodySize+1))
-	c.logger.Debug("bank request", "provider", c.provider.Name(), "step", x.step, "method", x.method,
-		"status", resp.StatusCode, "duration", time.Since(start), "bytes", len(data))
+	c.recordRequest(ctx, x, resp.StatusCode, time.Since(start),
+		&answer{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), body: data}, "")
 	if err != nil {
 		return nil, &UpstreamError{Provider: c.provider.Name(), Step: x.step, Status: resp.StatusCode,
 			Message: "reading response: " + c.transportError(err)}

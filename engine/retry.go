@@ -73,7 +73,7 @@ func backoff(n int) time.Duration {
 func (c *Client) withRetries(ctx context.Context, try func(context.Context) (*Token, error)) (*Token, error) {
 	var last error
 	for attempt := 1; ; attempt++ {
-		tok, err := try(ctx)
+		tok, err := try(withAttempt(ctx, attempt))
 		if err == nil {
 			if attempt > 1 {
 				c.logger.Info("bank request succeeded after retry", "provider", c.provider.Name(), "attempt", attempt)

@@ -64,6 +64,10 @@ In another shell:
   vault read bankauth/token/rakbank
   vault write -f bankauth/token/rakbank          # force a new token
   curl -s $emu/_emulator/stats                   # bank requests so far
+  vault read bankauth/status/rakbank             # health: token, last error, counters
+  curl -s -H "X-Vault-Token: root" \$VAULT_ADDR/v1/bankauth/metrics   # Prometheus text
+  curl -s -X POST $emu/_emulator/fail -d '{"provider":"rakbank","count":-1,"status":503}'   # break it
+  curl -s -X POST $emu/_emulator/clear           # fix it
 Logs: $work/vault.log, $work/bankemu.log. Ctrl-C stops everything.
 EOT
 wait

@@ -1,0 +1,113 @@
+package bankauth
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/bankauth/vault-plugin-secrets-bankauth/emulator"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+func TestStatusFollowsReadsAndFailures(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure(t, "rak", emulator.Rakbank)
+
+	st := e.mustOK(t, logical.ReadOperation, "status/rak", nil).Data
+	if st["provider"] != emulator.Rakbank || st["token_cached"] != false || st["bank_requests"] != uint64(0) || st["last_error"] != nil {
+		t.Fatalf("status before any read: %v", st)
+	}
+
+	tok := e.mustOK(t, logical.ReadOperation, "token/rak", nil).Data["access_token"].(string)
+	e.mustOK(t, logical.ReadOperation, "token/rak", nil)
+	st = e.mustOK(t, logical.ReadOperation, "status/rak", nil).Data
+	want := map[string]any{"token_cached": true, "bank_requests": uint64(1), "cache_hits": uint64(1),
+		"cache_misses": uint64(1), "consecutive_failures": int64(0), "has_refresh_token": false}
+	for k, v := range want {
+		if st[k] != v {
+			t.Errorf("%s = %v (%T), want %v", k, st[k], st[k], v)
+		}
+	}
+	if st["token_expires_at"] == nil || st["last_success_at"] == nil || st["token_fresh_until"] == nil {
+		t.Errorf("token times missing: %v", st)
+	}
+
+	// The bank fails (a 500 is not retried): the failure is kept with the
+	// bank's own answer, and the bank is left alone for a while.
+	e.emu.FailNext(emulator.Rakbank, -1, emulator.Failure{Status: 500,
+		Body: `{"status":"500","response_code":"ESB-500","response_message":"Backend down"}`})
+	forceFails := func() {
+		t.Helper()
+		if resp, err := e.request(t, logical.UpdateOperation, "token/rak", nil); err == nil && !resp.IsError() {
+			t.Fatal("forced refresh succeeded against a failing bank")
+		}
+	}
+	forceFails()
+	st = e.mustOK(t, logical.ReadOperation, "status/rak", nil).Data
+	want = map[string]any{"consecutive_failures": int64(1), "fetch_failures": uint64(1), "bank_requests": uint64(2),
+		"last_error_provider": "rakbank", "last_error_step": "token", "last_error_http_status": 500,
+		"last_error_bank_code": "ESB-500", "last_error_bank_message": "Backend down"}
+	for k, v := range want {
+		if st[k] != v {
+			t.Errorf("after a failure %s = %v (%T), want %v", k, st[k], st[k], v)
+		}
+	}
+	if msg, _ := st["last_error"].(string); !strings.Contains(msg, "rakbank token request failed: HTTP 500") {
+		t.Errorf("last_error %q", msg)
+	}
+	if st["last_error_at"] == nil || st["bank_backoff_until"] == nil {
+		t.Errorf("no last_error_at or bank_backoff_until: %v", st)
+	}
+	// During the backoff a forced refresh fails without a bank request.
+	forceFails()
+	if st = e.mustOK(t, logical.ReadOperation, "status/rak", nil).Data; st["bank_requests"] != uint64(2) || st["consecutive_failures"] != int64(1) {
+		t.Errorf("during the backoff: %v", st)
+	}
+	// The backoff over (reset here rather than waited for), a second failure
+	// makes a streak of two.
+	rak := e.b.entryFor("rak")
+	rak.health.reset()
+	forceFails()
+	if st = e.mustOK(t, logical.ReadOperation, "status/rak", nil).Data; st["consecutive_failures"] != int64(2) || st["bank_requests"] != uint64(3) {
+		t.Errorf("second failure: %v", st)
+	}
+
+	// A success ends the streak but keeps the last error.
+	e.emu.ClearFailures()
+	rak.health.reset()
+	e.mustOK(t, logical.UpdateOperation, "token/rak", nil)
+	st = e.mustOK(t, logical.ReadOperation, "status/rak", nil).Data
+	if st["consecutive_failures"] != int64(0) || st["last_error_bank_code"] != "ESB-500" || st["bank_backoff_until"] != nil {
+		t.Errorf("after recovery: %v", st)
+	}
+	text := stringify(st)
+	for _, s := range append(emulator.DefaultCredentials().Secrets(), tok) {
+		if strings.Contains(text, s) {
+			t.Errorf("status shows a secret or token: %s", text)
+		}
+	}
+
+	// The list shows every config with its streak.
+	list := e.mustOK(t, logical.ListOperation, "status/", nil)
+	if keys := list.Data["keys"].([]string); len(keys) != 1 || keys[0] != "rak" {
+		t.Fatalf("list %v", list.Data)
+	}
+	info := list.Data["key_info"].(map[string]any)["rak"].(map[string]any)
+	if info["consecutive_failures"] != int64(0) || info["bank_requests"] != uint64(4) || info["last_error_at"] == nil {
+		t.Errorf("key_info %v", info)
+	}
+
+	// A name with no config has no status.
+	if resp, err := e.request(t, logical.ReadOperation, "status/nope", nil); err != nil || resp != nil {
+		t.Errorf("status of a missing config: %v %v", resp, err)
+	}
+}
+
+func TestStaleServedHookCounts(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure(t, "et", emulator.Etranzact)
+	e.b.ObserveStaleServed("et")
+	e.b.ObserveStaleServed("et")
+	if got := e.mustOK(t, logical.ReadOperation, "status/et", nil).Data["stale_served"]; got != uint64(2) {
+		t.Errorf("stale_served %v", got)
+	}
+}
