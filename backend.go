@@ -45,8 +45,12 @@ type backend struct {
 	mu      sync.RWMutex
 	entries map[string]*entry
 
-	storage   logical.Storage // the mount's storage view, for background refresh
-	refresher *refresher
+	// profileLock orders profile writes and deletes (Lock) against config
+	// writes (RLock), so no config is stored naming a profile being deleted.
+	// It is taken before any entry lock.
+	profileLock sync.RWMutex
+	storage     logical.Storage // the mount's storage view, for background refresh
+	refresher   *refresher
 
 	metrics *metrics  // this mount's Prometheus metrics (metrics.go)
 	started time.Time // when this backend was built: status counters count from here
@@ -69,6 +73,7 @@ func newBackend() *backend {
 		Paths: framework.PathAppend(
 			pathConfig(b),
 			pathToken(b),
+			pathProfile(b),
 			pathStatus(b),
 			pathMetrics(b),
 			pathSettings(b),
@@ -93,6 +98,13 @@ func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 		if _, isString := v.(string); !isString && v != nil {
 			if enc, err := json.Marshal(v); err == nil {
 				req.Data[fieldOAuthMetadata] = string(enc)
+			}
+		}
+	}
+	if v, ok := req.Data[fieldProfile]; ok && strings.HasPrefix(req.Path, profilePrefix) {
+		if _, isString := v.(string); !isString && v != nil {
+			if enc, err := json.Marshal(v); err == nil {
+				req.Data[fieldProfile] = string(enc)
 			}
 		}
 	}
@@ -125,6 +137,8 @@ func (b *backend) invalidate(_ context.Context, key string) {
 	switch {
 	case strings.HasPrefix(key, configPrefix):
 		b.entryFor(strings.TrimPrefix(key, configPrefix)).forget()
+	case strings.HasPrefix(key, profilePrefix):
+		b.forgetAll()
 	case strings.HasPrefix(key, tokenPrefix):
 		b.entryFor(strings.TrimPrefix(key, tokenPrefix)).token.Store(nil)
 	}
@@ -144,7 +158,8 @@ func (b *backend) clean(context.Context) {
 
 const backendHelp = `
 The bankauth secrets engine brokers short-lived access tokens from bank token
-endpoints (İşbank, eTranzact, RAKBANK, Acceleration Cloud).
+endpoints (İşbank, eTranzact, RAKBANK, Acceleration Cloud, any RFC 6749
+client credentials endpoint, and banks operators describe in profile/<name>).
 
 Write a connection's credentials to config/<name> once; they are never shown
 again. Read token/<name> to get a valid access token: it is cached while it

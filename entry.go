@@ -108,6 +108,9 @@ func (b *backend) config(ctx context.Context, s logical.Storage, name string, e 
 	if cfg == nil {
 		return nil, errNoConfig(name)
 	}
+	if err := attachProfile(ctx, s, cfg); err != nil {
+		return nil, fmt.Errorf("stored config %q: %w", name, err)
+	}
 	client, err := engine.NewClient(cfg, b.Logger().Named(name).With("config", name))
 	if err != nil {
 		return nil, fmt.Errorf("stored config %q is invalid: %w", name, err)

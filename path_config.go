@@ -27,7 +27,7 @@ func configFields() map[string]*framework.FieldSchema {
 		"name": {Type: framework.TypeNameString, Required: true,
 			Description: "Name of the bank connection; tokens are read at token/<name>."},
 		engine.FieldProvider: {Type: framework.TypeString, Required: true,
-			Description: "Bank protocol: " + strings.Join(engine.Names(), ", ") + ". Required when creating."},
+			Description: "Bank protocol: " + strings.Join(engine.Names(), ", ") + ", or the name of a profile written to profile/<name>. Required when creating."},
 		engine.FieldBaseURL: {Type: framework.TypeString,
 			Description: "Bank API base URL (https; http only for loopback). Defaults to the provider's public sandbox where it has one; required for isbank."},
 		engine.FieldCACert: {Type: framework.TypeString,
@@ -42,6 +42,9 @@ func configFields() map[string]*framework.FieldSchema {
 		if f.Secret {
 			fs.DisplayAttrs = &framework.DisplayAttributes{Sensitive: true}
 		}
+		fields[name] = fs
+	}
+	for name, fs := range commonConfigFields() {
 		fields[name] = fs
 	}
 	for name, f := range lifecycleFields() {
@@ -101,6 +104,9 @@ func (b *backend) configExists(ctx context.Context, req *logical.Request, d *fra
 // anything is stored, and its cached token is dropped.
 func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
+	// Lock order: profileLock, then the entry (profileWrite drops tokens).
+	b.profileLock.RLock()
+	defer b.profileLock.RUnlock()
 	e := b.entryFor(name)
 	if err := e.acquire(ctx); err != nil {
 		return nil, err
@@ -111,7 +117,7 @@ func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *fram
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := mergeConfig(existing, d)
+	cfg, err := mergeWithProfile(ctx, req.Storage, existing, d)
 	if err != nil {
 		return configError(err)
 	}
@@ -141,7 +147,7 @@ func mergeConfig(existing *engine.Config, d *framework.FieldData) (*engine.Confi
 		cfg.Provider, cfg.BaseURL, cfg.CACert, cfg.Timeout = existing.Provider, existing.BaseURL, existing.CACert, existing.Timeout
 		cfg.OAuthMetadata = existing.OAuthMetadata
 		cfg.Lifecycle = existing.Lifecycle
-		cfg.NoLease = existing.NoLease
+		copyCommonFields(cfg, existing)
 		for k, v := range existing.Settings {
 			cfg.Settings[k] = v
 		}
@@ -150,8 +156,10 @@ func mergeConfig(existing *engine.Config, d *framework.FieldData) (*engine.Confi
 		}
 	}
 	if p, ok := d.GetOk(engine.FieldProvider); ok && p.(string) != cfg.Provider {
+		prev := cfg
 		cfg = &engine.Config{Provider: p.(string), BaseURL: cfg.BaseURL, CACert: cfg.CACert, Timeout: cfg.Timeout,
-			NoLease: cfg.NoLease, Settings: map[string]string{}, Secrets: map[string]string{}, Lifecycle: cfg.Lifecycle}
+			Settings: map[string]string{}, Secrets: map[string]string{}, Lifecycle: cfg.Lifecycle}
+		copyCommonFields(cfg, prev)
 	}
 	provFields := engine.AllFields()
 	for key := range d.Raw {
@@ -173,6 +181,12 @@ func mergeConfig(existing *engine.Config, d *framework.FieldData) (*engine.Confi
 			cfg.OAuthMetadata = md
 		default:
 			if mergeLifecycle(&cfg.Lifecycle, key, d) {
+				continue
+			}
+			if ok, err := mergeCommonField(cfg, key, d); ok || err != nil {
+				if err != nil {
+					return nil, err
+				}
 				continue
 			}
 			f, ok := provFields[key]
@@ -221,6 +235,9 @@ func (b *backend) configRead(ctx context.Context, req *logical.Request, d *frame
 	if err != nil || cfg == nil {
 		return nil, err
 	}
+	if err := attachProfile(ctx, req.Storage, cfg); err != nil {
+		return configError(err)
+	}
 	data := map[string]any{
 		engine.FieldProvider: cfg.Provider,
 		engine.FieldBaseURL:  cfg.EffectiveBaseURL(),
@@ -233,7 +250,8 @@ func (b *backend) configRead(ctx context.Context, req *logical.Request, d *frame
 	for k, v := range lifecycleData(cfg) {
 		data[k] = v
 	}
-	if p, ok := engine.Lookup(cfg.Provider); ok {
+	readCommonFields(cfg, data)
+	if p, ok := cfg.Lookup(); ok {
 		for _, f := range p.Fields() {
 			switch {
 			case f.Secret:
@@ -285,16 +303,22 @@ const pathConfigHelpSyn = `Configure a bank connection: provider, endpoint and c
 
 const pathConfigHelpDesc = `
 Each config names one bank connection. Common fields: provider (required),
-base_url, ca_cert, timeout, default_lifetime, background_refresh_idle,
-max_requests_per_minute, max_requests_per_day, lease (default true: token
-reads carry a Vault lease; false: no lease, expires_in/expires_at carry the
-expiry). Provider fields:
+base_url, ca_cert, timeout, tls_client_cert and tls_client_key* (mutual TLS,
+both or neither), cache, lease (default true: token reads carry a Vault
+lease; false: no lease, expires_in/expires_at carry the expiry),
+default_lifetime, background_refresh_idle, max_requests_per_minute,
+max_requests_per_day. Provider fields:
 
   isbank             client_id, client_secret*, service_account_id,
                      service_account_secret*, scope; base_url is required
   etranzact          username, password*
   rakbank            client_id, client_secret*, scope, oauth_metadata
   accelerationcloud  client_id, client_secret*, user_id
+  <profile name>     the fields the profile at profile/<name> declares
+  oauth2             token_url, client_id, client_secret*, scope, audience,
+                     auth_method (client_secret_basic, client_secret_post,
+                     private_key_jwt, tls_client_auth), basic_encoding,
+                     private_key*, key_id, signing_alg, assertion_audience
 
 Fields marked * are write-only: a read shows only <field>_set. An update
 changes only the fields it names; an empty value unsets a field. Any change

@@ -107,6 +107,9 @@ func (b *backend) tokenRefresh(ctx context.Context, req *logical.Request, d *fra
 // stale but not expired, that token is returned with a warning naming the
 // failure. A forced refresh gets the error instead.
 func (b *backend) obtain(ctx context.Context, s logical.Storage, name string, e *entry, force bool, since time.Time) (*engine.Token, string, error) {
+	if tok, handled, err := b.obtainUncached(ctx, s, name, e); handled {
+		return tok, "", err
+	}
 	if err := b.acquireOrServe(ctx, e, force); err != nil {
 		var busy *busyError
 		if errors.As(err, &busy) {
@@ -118,7 +121,7 @@ func (b *backend) obtain(ctx context.Context, s logical.Storage, name string, e 
 
 	tok := e.token.Load()
 	if tok == nil {
-		stored, err := readToken(ctx, s, name)
+		stored, err := b.readTokenChecked(ctx, s, name)
 		if err != nil {
 			return nil, "", err
 		}

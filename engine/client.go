@@ -36,8 +36,11 @@ func NewClient(cfg *Config, logger hclog.Logger) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p, _ := Lookup(cfg.Provider)
-	transport := acquireTransport(cfg.CACert) // shared; see transport.go
+	p, _ := cfg.Lookup()
+	transport, err := acquireTransport(cfg) // shared per CA and client certificate; see transport.go
+	if err != nil {
+		return nil, err
+	}
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
@@ -71,7 +74,7 @@ func (c *Client) Config() *Config { return c.cfg }
 
 // Close releases the client's share of its HTTP transport; the last client
 // of a transport closes its idle connections. Call it once.
-func (c *Client) Close() { releaseTransport(c.cfg.CACert) }
+func (c *Client) Close() { releaseTransport(c.cfg) }
 
 // Fetch obtains a new token from the bank, using prev's refresh token where
 // the provider supports it. The whole exchange is bounded by the config's
@@ -86,7 +89,7 @@ func (c *Client) Fetch(ctx context.Context, prev *Token) (*Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	return tok, nil
+	return c.stamp(tok), nil
 }
 
 // exchange is one HTTP round trip to the bank.
@@ -94,6 +97,7 @@ type exchange struct {
 	step   string
 	method string
 	path   string // appended to the base URL, may hold a query
+	url    string // an absolute URL used instead of base URL + path
 	header http.Header
 	body   []byte
 	user   string // Basic auth, raw (not URL-encoded), when pass or user is set
@@ -119,7 +123,11 @@ func (c *Client) do(ctx context.Context, x exchange) (*answer, error) {
 	if x.body != nil {
 		body = bytes.NewReader(x.body)
 	}
-	req, err := http.NewRequestWithContext(ctx, x.method, c.baseURL+x.path, body)
+	target := c.baseURL + x.path
+	if x.url != "" {
+		target = x.url
+	}
+	req, err := http.NewRequestWithContext(ctx, x.method, target, body)
 	if err != nil {
 		return nil, &UpstreamError{Provider: c.provider.Name(), Step: x.step, Message: "cannot build request: " + c.scrub(err.Error())}
 	}

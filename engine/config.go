@@ -44,6 +44,17 @@ type Config struct {
 	// no Vault lease. The engine ignores it; stored inverted so that configs
 	// written before the field existed keep the default (leases on).
 	NoLease bool `json:"no_lease,omitempty"`
+	// TLSClientCert and TLSClientKey (write-only) are the PEM certificate and
+	// private key presented to the bank for mutual TLS; both or neither.
+	TLSClientCert string `json:"tls_client_cert,omitempty"`
+	TLSClientKey  string `json:"tls_client_key,omitempty"`
+	// NoCache (config field cache=false) makes every read fetch a new
+	// token, for banks whose tokens are single-use; nothing is stored.
+	NoCache bool `json:"no_cache,omitempty"`
+
+	// custom is the provider of a config whose provider is not built in (a
+	// profile the backend stored); see UseProvider.
+	custom Provider
 }
 
 // FieldError is invalid configuration input; Field names the culprit.
@@ -66,7 +77,7 @@ func (c *Config) Value(name string) string {
 	if v, ok := c.Settings[name]; ok {
 		return v
 	}
-	if p, ok := Lookup(c.Provider); ok {
+	if p, ok := c.Lookup(); ok {
 		for _, f := range p.Fields() {
 			if f.Name == name {
 				return f.Default
@@ -81,7 +92,7 @@ func (c *Config) EffectiveBaseURL() string {
 	if c.BaseURL != "" {
 		return c.BaseURL
 	}
-	if p, ok := Lookup(c.Provider); ok {
+	if p, ok := c.Lookup(); ok {
 		return p.DefaultBaseURL()
 	}
 	return ""
@@ -101,6 +112,9 @@ func (c *Config) SecretValues() []string {
 	for _, v := range c.Secrets {
 		out = append(out, v)
 	}
+	if c.TLSClientKey != "" {
+		out = append(out, c.TLSClientKey)
+	}
 	return out
 }
 
@@ -108,7 +122,7 @@ func (c *Config) SecretValues() []string {
 // present, no field that belongs to another provider, a usable base_url and
 // CA bundle, a sane timeout. The error is a *FieldError.
 func (c *Config) Validate() error {
-	p, ok := Lookup(c.Provider)
+	p, ok := c.Lookup()
 	if !ok {
 		if c.Provider == "" {
 			return fieldErr(FieldProvider, "is required (one of %s)", strings.Join(Names(), ", "))
@@ -139,7 +153,11 @@ func (c *Config) Validate() error {
 			return fieldErr(f.Name, "is required for provider %s", c.Provider)
 		}
 	}
-	if c.BaseURL == "" && p.DefaultBaseURL() == "" {
+	if sv, ok := p.(selfValidating); ok {
+		if err := sv.validate(c); err != nil {
+			return err
+		}
+	} else if c.BaseURL == "" && p.DefaultBaseURL() == "" {
 		return fieldErr(FieldBaseURL, "is required for provider %s (it has no public default)", c.Provider)
 	}
 	if c.BaseURL != "" {
@@ -149,6 +167,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CACert != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(c.CACert)) {
 		return fieldErr(FieldCACert, "contains no PEM-encoded certificate")
+	}
+	if err := c.validateClientCert(); err != nil {
+		return err
 	}
 	if c.Timeout < 0 || c.Timeout > MaxTimeout {
 		return fieldErr(FieldTimeout, "must be between 1s and %s", MaxTimeout)

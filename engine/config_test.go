@@ -62,3 +62,32 @@ func TestValidateNamesTheField(t *testing.T) {
 		}
 	}
 }
+
+func TestCacheKeyCoversWhatTheTokenDependsOn(t *testing.T) {
+	base := func() *engine.Config {
+		return &engine.Config{Provider: "rakbank", Settings: map[string]string{"client_id": "id", "scope": "accounts"},
+			Secrets: map[string]string{"client_secret": "s"}, OAuthMetadata: map[string]any{"account_id": "1"}}
+	}
+	key := base().CacheKey()
+	if key != base().CacheKey() {
+		t.Fatal("CacheKey is not stable")
+	}
+	for name, change := range map[string]func(*engine.Config){
+		"scope":          func(c *engine.Config) { c.Settings["scope"] = "payments" },
+		"oauth_metadata": func(c *engine.Config) { c.OAuthMetadata["account_id"] = "2" },
+		"client_id":      func(c *engine.Config) { c.Settings["client_id"] = "other" },
+		"base_url":       func(c *engine.Config) { c.BaseURL = "https://other.example" },
+		"provider":       func(c *engine.Config) { c.Provider = "accelerationcloud" },
+	} {
+		c := base()
+		change(c)
+		if c.CacheKey() == key {
+			t.Errorf("changing %s keeps the cache key", name)
+		}
+	}
+	c := base()
+	c.Secrets["client_secret"] = "rotated"
+	if c.CacheKey() != key {
+		t.Error("the cache key depends on a secret value")
+	}
+}

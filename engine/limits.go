@@ -65,7 +65,7 @@ func (c *Config) EffectiveBackgroundRefreshIdle() time.Duration {
 // else the provider's published budget (none for most providers).
 func (c *Config) EffectiveLimits() Limits {
 	var l Limits
-	if p, ok := Lookup(c.Provider); ok {
+	if p, ok := c.Lookup(); ok {
 		if bp, ok := p.(budgeted); ok {
 			l = bp.DefaultLimits()
 		}

@@ -40,10 +40,3 @@ type Provider interface {
 var providers = map[string]Provider{}
 
 func register(p Provider) { providers[p.Name()] = p }
-
-var (
-	clientIDField = Field{Name: FieldClientID, Required: true,
-		Description: "Client ID (X-IBM-Client-Id / Basic auth user) issued by the bank."}
-	clientSecretField = Field{Name: FieldClientSecret, Required: true, Secret: true,
-		Description: "Client secret issued by the bank. Write-only."}
-)

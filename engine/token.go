@@ -17,6 +17,8 @@ type Token struct {
 	// RefreshExpiresAt is zero when the bank did not say how long the refresh
 	// token lasts.
 	RefreshExpiresAt time.Time `json:"refresh_expires_at,omitempty"`
+	// ConfigKey is the CacheKey of the config the token was obtained for.
+	ConfigKey string `json:"config_key,omitempty"`
 }
 
 // MinRefreshMargin is the least time before expiry at which a token stops

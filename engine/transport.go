@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"net/http"
@@ -9,12 +10,14 @@ import (
 	"github.com/hashicorp/go-cleanhttp"
 )
 
-// Clients share HTTP transports: one per distinct CA bundle ("" for the
-// system roots), counted by reference. A transport per client kept one idle
+// Clients share HTTP transports: one per distinct CA bundle and client
+// certificate, counted by reference. A transport per client kept one idle
 // keep-alive connection per config, with its buffers and two goroutines
 // (about 30 KiB), for 90 s after every fetch: with 10,000 configs in use that
 // alone was hundreds of MiB. Shared, idle connections are pooled per bank
-// host instead. Credentials travel in each request, never in the connection.
+// host instead. Credentials travel in each request, except a client
+// certificate (mTLS), which belongs to the connection: configs with
+// different client certificates never share a transport.
 var transports = struct {
 	sync.Mutex
 	m map[string]*sharedTransport
@@ -25,46 +28,69 @@ type sharedTransport struct {
 	refs int
 }
 
-// acquireTransport returns the shared transport for caCert (PEM, "" for
-// the system roots) and takes a reference to it.
-func acquireTransport(caCert string) *http.Transport {
+// transportKey identifies what a connection carries: the trusted CAs and
+// the client certificate and key (hashed, so the key text is not a map key).
+func transportKey(cfg *Config) string {
+	if cfg.TLSClientCert == "" {
+		return cfg.CACert
+	}
+	sum := sha256.Sum256([]byte(cfg.TLSClientCert + "\x00" + cfg.TLSClientKey))
+	return cfg.CACert + "\x00mtls:" + string(sum[:])
+}
+
+// acquireTransport returns the shared transport for cfg's CA bundle and
+// client certificate and takes a reference to it.
+func acquireTransport(cfg *Config) (*http.Transport, error) {
+	key := transportKey(cfg)
 	transports.Lock()
 	defer transports.Unlock()
-	st := transports.m[caCert]
+	st := transports.m[key]
 	if st == nil {
-		st = &sharedTransport{t: newTransport(caCert)}
-		transports.m[caCert] = st
+		t, err := newTransport(cfg)
+		if err != nil {
+			return nil, err
+		}
+		st = &sharedTransport{t: t}
+		transports.m[key] = st
 	}
 	st.refs++
-	return st.t
+	return st.t, nil
 }
 
 // releaseTransport drops a reference taken by acquireTransport; the last
 // one closes the transport's idle connections and forgets it.
-func releaseTransport(caCert string) {
+func releaseTransport(cfg *Config) {
+	key := transportKey(cfg)
 	transports.Lock()
 	defer transports.Unlock()
-	st := transports.m[caCert]
+	st := transports.m[key]
 	if st == nil {
 		return
 	}
 	if st.refs--; st.refs <= 0 {
 		st.t.CloseIdleConnections()
-		delete(transports.m, caCert)
+		delete(transports.m, key)
 	}
 }
 
-func newTransport(caCert string) *http.Transport {
+func newTransport(cfg *Config) (*http.Transport, error) {
 	transport := cleanhttp.DefaultPooledTransport()
 	transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	transport.ResponseHeaderTimeout = MaxTimeout // each client's own timeout bounds its requests
-	if caCert != "" {
+	if cfg.CACert != "" {
 		pool, err := x509.SystemCertPool()
 		if err != nil || pool == nil {
 			pool = x509.NewCertPool()
 		}
-		pool.AppendCertsFromPEM([]byte(caCert))
+		pool.AppendCertsFromPEM([]byte(cfg.CACert))
 		transport.TLSClientConfig.RootCAs = pool
 	}
-	return transport
+	cert, err := cfg.clientCertificate()
+	if err != nil {
+		return nil, err
+	}
+	if cert != nil {
+		transport.TLSClientConfig.Certificates = []tls.Certificate{*cert}
+	}
+	return transport, nil
 }
