@@ -41,9 +41,9 @@ func pathProfile(b *backend) []*framework.Path {
 			ExistenceCheck: b.profileExists,
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.CreateOperation: &framework.PathOperation{Callback: b.profileWrite,
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "create"}},
+					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "write"}},
 				logical.UpdateOperation: &framework.PathOperation{Callback: b.profileWrite,
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "update"}},
+					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "write"}},
 				logical.ReadOperation: &framework.PathOperation{Callback: b.profileRead,
 					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read"}},
 				logical.DeleteOperation: &framework.PathOperation{Callback: b.profileDelete,

@@ -276,18 +276,22 @@ func TestOpenAPIOperationIDs(t *testing.T) {
 		}
 	}
 	want := map[string]string{
-		"POST config/{name}":   "bankauth-write-config",
-		"GET config/{name}":    "bankauth-read-config",
-		"DELETE config/{name}": "bankauth-delete-config",
-		"GET config/":          "bankauth-list-configs",
-		"GET token/{name}":     "bankauth-read-token",
-		"POST token/{name}":    "bankauth-refresh-token",
-		"GET status/{name}":    "bankauth-read-status",
-		"GET status/":          "bankauth-list-statuses",
-		"GET metrics":          "bankauth-read-metrics",
-		"GET metrics/public":   "bankauth-read-public-metrics",
-		"GET settings":         "bankauth-read-settings",
-		"POST settings":        "bankauth-write-settings",
+		"POST config/{name}":    "bankauth-write-config",
+		"GET config/{name}":     "bankauth-read-config",
+		"DELETE config/{name}":  "bankauth-delete-config",
+		"GET config/":           "bankauth-list-configs",
+		"GET token/{name}":      "bankauth-read-token",
+		"POST token/{name}":     "bankauth-refresh-token",
+		"GET status/{name}":     "bankauth-read-status",
+		"GET status/":           "bankauth-list-statuses",
+		"GET metrics":           "bankauth-read-metrics",
+		"GET metrics/public":    "bankauth-read-public-metrics",
+		"GET settings":          "bankauth-read-settings",
+		"POST settings":         "bankauth-write-settings",
+		"POST profile/{name}":   "bankauth-write-profile",
+		"GET profile/{name}":    "bankauth-read-profile",
+		"DELETE profile/{name}": "bankauth-delete-profile",
+		"GET profile/":          "bankauth-list-profiles",
 	}
 	seen := map[string]string{}
 	for k, id := range got {
