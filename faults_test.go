@@ -37,7 +37,13 @@ func TestBackgroundRefreshRenewsBeforeStale(t *testing.T) {
 	e.emu.SetTTL(emulator.Etranzact, 5*time.Second) // stale at 4s, renewed at 3.5s
 	e.configure(t, "etz", emulator.Etranzact)
 	first, _ := e.token(t, "etz")
-	if !waitFor(10*time.Second, func() bool { return e.emu.Stats(emulator.Etranzact).Refreshes == 1 }) {
+	// The bank counts the refresh when it answers; the backend holds the new
+	// token only once it has stored it, a moment later: wait for both.
+	renewed := func() bool {
+		tok := e.b.entryFor("etz").token.Load()
+		return e.emu.Stats(emulator.Etranzact).Refreshes == 1 && tok != nil && tok.AccessToken != first
+	}
+	if !waitFor(10*time.Second, renewed) {
 		t.Fatalf("no background refresh: %+v", e.emu.Stats(emulator.Etranzact))
 	}
 	before := e.emu.Stats(emulator.Etranzact).Total
