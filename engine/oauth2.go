@@ -148,8 +148,13 @@ func (p oauth2Provider) once(ctx context.Context, c *Client) (*Token, error) {
 	if a.status < 200 || a.status > 299 {
 		return nil, c.rejection("token", a)
 	}
-	return c.parseToken("token", a, start)
+	return standardResponse.parseToken(c, "token", a, start)
 }
+
+// standardResponse reads an RFC 6749 token answer: the profile engine's
+// parser with the default token mapping, so oauth2 and the profiles share
+// one parser.
+var standardResponse = &profileProvider{p: &Profile{Name: "oauth2"}}
 
 // validateEndpointURL checks an absolute https URL (plain http only for
 // loopback hosts) without user info or fragment; a query is allowed when
