@@ -85,6 +85,10 @@ func (c *Client) Fetch(ctx context.Context, prev *Token) (*Token, error) {
 	defer cancel()
 	start := time.Now()
 	tok, err := c.provider.fetch(ctx, c, prev)
+	if err != nil && prev != nil {
+		// A bank that echoes the token or refresh token sent to it.
+		err = redactError(err, prev.AccessToken, prev.RefreshToken)
+	}
 	c.recordFetch(tok, err, time.Since(start))
 	if err != nil {
 		return nil, err
@@ -194,12 +198,12 @@ func (c *Client) rejection(step string, a *answer) *UpstreamError {
 	// status in its body's code.
 	status := a.status
 	if status < 300 {
-		if n, err := strconv.Atoi(code); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(code)); err == nil {
 			status = n
 		}
 	}
 	e := &UpstreamError{Provider: c.provider.Name(), Step: step, Status: a.status,
-		Code: c.scrub(code), Message: c.scrub(msg), Transient: transientStatus(status)}
+		Code: clean(c.scrub(code)), Message: clean(c.scrub(msg)), Transient: transientStatus(status)}
 	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
 		if wait, ok := retryAfter(a.header, c.now()); ok {
 			e.RetryAt = c.now().Add(wait)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -56,8 +57,10 @@ var (
 
 const maxMessageLen = 300
 
-// describeErrorBody pulls the bank's error code and message out of a body.
-// Bodies that are not JSON objects are summarised, never echoed.
+// describeErrorBody pulls the bank's error code and message out of a body,
+// raw: callers scrub secrets from them before clean shortens them (a secret
+// cut in two by the shortening would no longer be found). Bodies that are
+// not JSON objects are summarised, never echoed.
 func describeErrorBody(body []byte, contentType string) (code, message string) {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(body, &obj); err != nil {
@@ -75,7 +78,7 @@ func describeErrorBody(body []byte, contentType string) (code, message string) {
 	if detail := scalar(obj["description"]); detail != "" && detail != message {
 		message = joinNonEmpty(message, detail)
 	}
-	return clean(code), clean(message)
+	return code, message
 }
 
 func firstScalar(obj map[string]json.RawMessage, keys []string) string {
@@ -131,6 +134,18 @@ func clean(s string) string {
 func looksLikeHTML(body []byte) bool {
 	head := strings.ToLower(strings.TrimSpace(string(body[:min(len(body), 64)])))
 	return strings.HasPrefix(head, "<!doctype") || strings.HasPrefix(head, "<html") || strings.HasPrefix(head, "<")
+}
+
+// redactError removes values that are secret during one fetch (a refresh
+// token, a value carried between steps such as İşbank's authorization code,
+// a client assertion) from the bank-supplied text of an UpstreamError. The
+// config's own secrets are scrubbed when the error is made.
+func redactError(err error, values ...string) error {
+	var ue *UpstreamError
+	if errors.As(err, &ue) {
+		ue.Code, ue.Message = redact(ue.Code, values), redact(ue.Message, values)
+	}
+	return err
 }
 
 // redact replaces every occurrence of each secret in s.

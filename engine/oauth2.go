@@ -115,6 +115,7 @@ func (p oauth2Provider) once(ctx context.Context, c *Client) (*Token, error) {
 	x := exchange{step: "token", method: http.MethodPost, url: tokenURL,
 		header: headers("Content-Type", "application/x-www-form-urlencoded", "Accept", "application/json")}
 	id, secret := cfg.Value(FieldClientID), cfg.Value(FieldClientSecret)
+	var carried string // the client assertion, kept out of errors
 	switch cfg.Value(FieldAuthMethod) {
 	case AuthClientSecretBasic:
 		if cfg.Value(FieldBasicEncoding) == BasicEncodingRFC6749 {
@@ -136,6 +137,7 @@ func (p oauth2Provider) once(ctx context.Context, c *Client) (*Token, error) {
 		form.Set("client_id", id)
 		form.Set("client_assertion_type", ClientAssertionType)
 		form.Set("client_assertion", assertion)
+		carried = assertion
 	case AuthTLSClientAuth:
 		form.Set("client_id", id)
 	}
@@ -146,9 +148,13 @@ func (p oauth2Provider) once(ctx context.Context, c *Client) (*Token, error) {
 		return nil, err
 	}
 	if a.status < 200 || a.status > 299 {
-		return nil, c.rejection("token", a)
+		return nil, redactError(c.rejection("token", a), carried)
 	}
-	return standardResponse.parseToken(c, "token", a, start)
+	tok, err := standardResponse.parseToken(c, "token", a, start)
+	if err != nil {
+		return nil, redactError(err, carried)
+	}
+	return tok, nil
 }
 
 // standardResponse reads an RFC 6749 token answer: the profile engine's

@@ -108,6 +108,24 @@ func (pp *profileProvider) run(ctx context.Context, c *Client, steps []Step, ref
 		}
 	}
 	values := map[string]map[string]string{}
+	// fail hides from a failed step's error what the fetch has carried so
+	// far and what the failed answer itself would have handed on.
+	fail := func(err error, s Step, a *answer) error {
+		secret := []string{refreshToken}
+		for _, vs := range values {
+			for _, v := range vs {
+				secret = append(secret, v)
+			}
+		}
+		if a != nil {
+			if vs, xerr := pp.extract(c, s, a); xerr == nil {
+				for _, v := range vs {
+					secret = append(secret, v)
+				}
+			}
+		}
+		return redactError(err, secret...)
+	}
 	for i, s := range steps {
 		rc := &renderContext{cfg: c.cfg, steps: values, refreshToken: refreshToken, now: c.now()}
 		x, err := pp.exchange(c, s, rc)
@@ -120,13 +138,17 @@ func (pp *profileProvider) run(ctx context.Context, c *Client, steps []Step, ref
 			return nil, err
 		}
 		if err := pp.checkSuccess(c, s, a); err != nil {
-			return nil, err
+			return nil, fail(err, s, a)
 		}
 		if i == len(steps)-1 {
-			return pp.parseToken(c, s.Name, a, start)
+			tok, err := pp.parseToken(c, s.Name, a, start)
+			if err != nil {
+				return nil, fail(err, s, nil)
+			}
+			return tok, nil
 		}
 		if values[s.Name], err = pp.extract(c, s, a); err != nil {
-			return nil, err
+			return nil, fail(err, s, nil)
 		}
 	}
 	panic("unreachable: a profile has at least one step")
@@ -369,7 +391,7 @@ func (pp *profileProvider) rejection(c *Client, step string, a *answer) *Upstrea
 	rej := c.rejection(step, a)
 	if pp.p.Errors != nil {
 		code, msg := describeMapped(a.body, a.contentType, pp.p.Errors)
-		rej.Code, rej.Message = c.scrub(code), c.scrub(msg)
+		rej.Code, rej.Message = clean(c.scrub(code)), clean(c.scrub(msg))
 	}
 	return rej
 }

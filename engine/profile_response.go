@@ -38,6 +38,7 @@ func (pp *profileProvider) parseToken(c *Client, step string, a *answer, obtaine
 	obj, isObj := doc.(map[string]any)
 	if err != nil || !isObj {
 		_, msg := describeErrorBody(a.body, a.contentType)
+		msg = clean(c.scrub(msg))
 		if msg == "" {
 			msg = "response is not a JSON object"
 		}
@@ -289,8 +290,9 @@ func scalarText(v any) (string, bool) {
 	return "", false
 }
 
-// describeMapped pulls the bank's error code and message from the paths a
-// profile names; bodies that are not JSON are summarised, never echoed.
+// describeMapped pulls the bank's error code and message, raw (see
+// describeErrorBody), from the paths a profile names; bodies that are not
+// JSON are summarised, never echoed.
 func describeMapped(body []byte, contentType string, m *ErrorMapping) (code, message string) {
 	doc, err := decodeJSON(body)
 	obj, ok := doc.(map[string]any)
@@ -311,5 +313,5 @@ func describeMapped(body []byte, contentType string, m *ErrorMapping) (code, mes
 	if detail := text(m.Detail); detail != "" && detail != message {
 		message = joinNonEmpty(message, detail)
 	}
-	return clean(code), clean(message)
+	return code, message
 }
