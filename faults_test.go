@@ -3,6 +3,7 @@ package bankauth
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -328,5 +329,34 @@ func TestSlowBankDoesNotHoldUpReadersOfAValidToken(t *testing.T) {
 	}
 	if n := e.emu.Stats(emulator.Rakbank).Total; n != 2 {
 		t.Fatalf("%d bank requests, want 2", n)
+	}
+}
+
+// While a background refresh waits on a slow bank, reads of the still fresh
+// token must not plan refreshes of their own: each would be a timer for a
+// point already past and a goroutine queued on the entry's lock, one per
+// read. Not parallel: it counts the process's goroutines.
+func TestReadsDuringABackgroundRefreshPlanNothing(t *testing.T) {
+	e := newTestEnv(t)
+	e.emu.SetTTL(emulator.Etranzact, 5*time.Second) // renewed at 3.5s, stale at 4s
+	e.configure(t, "etz", emulator.Etranzact)
+	first, _ := e.token(t, "etz")
+	e.emu.SetLatency(emulator.Etranzact, 1500*time.Millisecond)
+	e.emu.SetTTL(emulator.Etranzact, time.Minute) // the renewed token is not renewed again here
+	base, peak := runtime.NumGoroutine(), 0
+	// Read until the background refresh has brought the new token.
+	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		tok, _ := e.token(t, "etz")
+		peak = max(peak, runtime.NumGoroutine())
+		if tok != first {
+			break
+		}
+	}
+	e.b.Clean(context.Background())
+	if st := e.emu.Stats(emulator.Etranzact); st.Refreshes != 1 {
+		t.Fatalf("bank stats %+v, want one background refresh", st)
+	}
+	if peak-base > 50 {
+		t.Fatalf("goroutines grew from %d to %d while a background refresh waited on the bank", base, peak)
 	}
 }

@@ -131,9 +131,11 @@ func (b *backend) refreshInBackground(name string, e *entry, tok *engine.Token) 
 	}
 	defer b.refresher.wg.Done()
 	e.timerMu.Lock()
+	// The plan stays marked while the refresh runs: readers that came along
+	// and planned again would arm timers for a point already past, each
+	// starting another refresh that queues on the lock, one per read.
 	if e.timerTok == tok {
 		e.timer, e.timerTok = nil, nil
-		e.scheduled.Store(false)
 	}
 	e.timerMu.Unlock()
 
@@ -154,6 +156,7 @@ func (b *backend) refreshInBackground(name string, e *entry, tok *engine.Token) 
 	idle := lc.cfg.EffectiveBackgroundRefreshIdle()
 	if last := time.Unix(0, e.lastRead.Load()); time.Since(last) > idle {
 		logger.Debug("background refresh: token not read recently, letting it go stale", "last_read", last.UTC(), "idle", idle)
+		e.scheduled.Store(false) // a read of the still fresh token plans again
 		return
 	}
 	if b.storageReadOnly() {
