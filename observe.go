@@ -142,15 +142,6 @@ func (b *backend) observerFor(provider string, e *entry) *connObserver {
 	return &connObserver{provider: provider, stats: &e.stats}
 }
 
-// ObserveStaleServed records that a reader of name got a token past its
-// refresh point (but not expired) because the bank could not give a new one.
-// It counts in status/<name> stale_served and the
-// bankauth_tokens_served_stale_total metric. tokenRead counts its own
-// stale answers directly on the entry; this is for other callers.
-func (b *backend) ObserveStaleServed(name string) {
-	b.entryFor(name).stats.staleServed.Add(1)
-}
-
 // ObserveRefreshLag records how late a background refresh of a token ran:
 // the time from the token's planned refresh point (refreshPoint) to when
 // the new token was stored, backoffs after failures included. The

@@ -101,13 +101,3 @@ func TestStatusFollowsReadsAndFailures(t *testing.T) {
 		t.Errorf("status of a missing config: %v %v", resp, err)
 	}
 }
-
-func TestStaleServedHookCounts(t *testing.T) {
-	e := newTestEnv(t)
-	e.configure(t, "et", emulator.Etranzact)
-	e.b.ObserveStaleServed("et")
-	e.b.ObserveStaleServed("et")
-	if got := e.mustOK(t, logical.ReadOperation, "status/et", nil).Data["stale_served"]; got != uint64(2) {
-		t.Errorf("stale_served %v", got)
-	}
-}

@@ -4,15 +4,10 @@ import "context"
 
 // Provider-specific field names.
 const (
-	FieldClientID             = "client_id"
-	FieldClientSecret         = "client_secret"
-	FieldServiceAccountID     = "service_account_id"
-	FieldServiceAccountSecret = "service_account_secret"
-	FieldScope                = "scope"
-	FieldUsername             = "username"
-	FieldPassword             = "password"
-	FieldUserID               = "user_id"
-	FieldOAuthMetadata        = "oauth_metadata"
+	FieldClientID      = "client_id"
+	FieldClientSecret  = "client_secret"
+	FieldScope         = "scope"
+	FieldOAuthMetadata = "oauth_metadata"
 )
 
 // Field describes one provider-specific config field.

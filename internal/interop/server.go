@@ -21,7 +21,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -203,6 +202,3 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	s.provider.WriteAccessResponse(ctx, w, ar, resp)
 }
-
-// ScopeString joins scopes the way a token request carries them.
-func ScopeString(scopes ...string) string { return strings.Join(scopes, " ") }
