@@ -386,14 +386,7 @@ func TestFaultBadUpstreamInput(t *testing.T) {
 // that would exceed the budget.
 func TestFaultRequestBudgetSurvivesRestart(t *testing.T) {
 	t.Parallel()
-	srv, err := vaulttest.Start(vaulttest.Options{Storage: "file"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	if err := srv.RegisterPlugin("bankauth"); err != nil {
-		t.Fatal(err)
-	}
+	srv := ownVault(t, vaulttest.Options{Storage: "file"})
 	b := newBank(t, srv)
 	b.configure(t, "ac", emulator.AccelerationCloud, "max_requests_per_minute=2")
 	for i := 0; i < 2; i++ {
@@ -405,7 +398,7 @@ func TestFaultRequestBudgetSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := noRetryClient(t, b)
-	_, err = c.Logical().Write(b.mount+"/token/ac", nil)
+	_, err := c.Logical().Write(b.mount+"/token/ac", nil)
 	if err == nil || contains(err.Error(), "Code: 429", "request budget spent", "max_requests_per_minute=2") != nil {
 		t.Fatalf("forced refresh past the budget after a restart: %v", err)
 	}

@@ -57,6 +57,40 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// ownVault starts a Vault server of the test's own with bankauth
+// registered. When the test ends, its log is checked as TestMain checks the
+// shared server's: no data race reported by the plugin, no access token
+// handed to a test.
+func ownVault(t *testing.T, opts vaulttest.Options) *vaulttest.Server {
+	t.Helper()
+	srv, err := vaulttest.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.Stop()
+		log := srv.Log()
+		if strings.Contains(log, "WARNING: DATA RACE") {
+			t.Error("the plugin reported a data race in Vault's log")
+		}
+		for _, tok := range seen.list() {
+			if strings.Contains(log, tok) {
+				t.Error("an access token handed to a test appears in Vault's log")
+				break
+			}
+		}
+		if t.Failed() {
+			t.Logf("Vault log kept at %s", srv.LogPath)
+			return
+		}
+		srv.Close()
+	})
+	if err := srv.RegisterPlugin("bankauth"); err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
 var mountSeq atomic.Int64
 
 // bank is an emulator on loopback plus a fresh bankauth mount that talks to it.

@@ -16,14 +16,7 @@ import (
 // the stored token is served without a new bank request.
 func TestTokenSurvivesVaultRestart(t *testing.T) {
 	t.Parallel()
-	srv, err := vaulttest.Start(vaulttest.Options{Storage: "file"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	if err := srv.RegisterPlugin("bankauth"); err != nil {
-		t.Fatal(err)
-	}
+	srv := ownVault(t, vaulttest.Options{Storage: "file"})
 	b := newBank(t, srv)
 	for _, p := range emulator.Providers {
 		// Long-lived tokens: still fresh however slow the restart, so any
@@ -62,14 +55,7 @@ func TestTokenSurvivesVaultRestart(t *testing.T) {
 // access token used.
 func TestNoSecretInVaultLog(t *testing.T) {
 	t.Parallel()
-	srv, err := vaulttest.Start(vaulttest.Options{LogLevel: "trace"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	if err := srv.RegisterPlugin("bankauth"); err != nil {
-		t.Fatal(err)
-	}
+	srv := ownVault(t, vaulttest.Options{LogLevel: "trace"})
 	b := newBank(t, srv)
 	var tokens []string
 	for _, p := range emulator.Providers {
