@@ -2,6 +2,10 @@
 // tokens from banks' OAuth-style token endpoints. Credentials live in
 // bankauth/config/<name>; bankauth/token/<name> answers with a valid token,
 // cached while it is good and fetched from the bank when it is not.
+//
+// This package is the Vault glue: the paths, one storage adapter
+// (storage.go), the fast path and the metrics rendering. When to talk to
+// the bank is decided by package broker, how by package engine.
 package bankauth
 
 import (
@@ -11,53 +15,58 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bankauth/vault-plugin-secrets-bankauth/broker"
 	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/jonboulle/clockwork"
 )
 
 // Version is the plugin's version, reported to Vault as its RunningVersion.
 // Release builds set it with -ldflags "-X ...bankauth.Version=v1.2.3".
 var Version = "v0.1.0"
 
-// Storage key prefixes.
-const (
-	configPrefix = "config/"
-	tokenPrefix  = "token/"
-)
-
 // Factory returns a configured bankauth backend.
 func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
-	b := newBackend()
+	return factoryWithClock(ctx, conf, clockwork.NewRealClock())
+}
+
+// factoryWithClock is Factory on the given clock (tests pass a fake one).
+func factoryWithClock(ctx context.Context, conf *logical.BackendConfig, clock clockwork.Clock) (*backend, error) {
+	b := newBackend(clock)
 	if err := b.Setup(ctx, conf); err != nil {
 		return nil, err
 	}
 	// Background refreshes have no request, hence no req.Storage: they use
 	// the mount's storage view.
-	b.storage = conf.StorageView
+	b.broker = broker.New(broker.Options{
+		Clock:      clock,
+		Logger:     b.Logger(),
+		Store:      store{conf.StorageView},
+		ReadOnly:   b.storageReadOnly,
+		RefreshLag: b.observeRefreshLag,
+	})
 	return b, nil
 }
 
-// backend is the bankauth secrets engine. Its in-memory state is a cache of
-// what storage holds, one entry per config name.
+// backend is the bankauth secrets engine. Every connection's token
+// lifecycle belongs to broker.
 type backend struct {
 	*framework.Backend
 
-	mu      sync.RWMutex
-	entries map[string]*entry
+	broker *broker.Broker
+	clock  clockwork.Clock
 
 	// profileLock orders profile writes and deletes (Lock) against config
 	// writes (RLock), so no config is stored naming a profile being deleted.
-	// It is taken before any entry lock.
 	profileLock sync.RWMutex
-	storage     logical.Storage // the mount's storage view, for background refresh
-	refresher   *refresher
 
 	metrics *metrics  // this mount's Prometheus metrics (metrics.go)
 	started time.Time // when this backend was built: status counters count from here
 }
 
-func newBackend() *backend {
-	b := &backend{entries: map[string]*entry{}, refresher: newRefresher(), started: time.Now()}
+func newBackend(clock clockwork.Clock) *backend {
+	b := &backend{clock: clock, started: clock.Now()}
 	b.metrics = newMetrics(b)
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
@@ -114,46 +123,32 @@ func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 	return b.Backend.HandleRequest(ctx, req)
 }
 
-// entryFor returns the in-memory entry for a config name, creating it.
-func (b *backend) entryFor(name string) *entry {
-	b.mu.RLock()
-	e := b.entries[name]
-	b.mu.RUnlock()
-	if e != nil {
-		return e
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if e = b.entries[name]; e == nil {
-		e = newEntry()
-		b.entries[name] = e
-	}
-	return e
-}
-
 // invalidate drops cached state when another node changes storage (HA
 // standbys, replication).
 func (b *backend) invalidate(_ context.Context, key string) {
 	switch {
 	case strings.HasPrefix(key, configPrefix):
-		b.entryFor(strings.TrimPrefix(key, configPrefix)).forget()
+		b.broker.Forget(strings.TrimPrefix(key, configPrefix))
 	case strings.HasPrefix(key, profilePrefix):
-		b.forgetAll()
+		b.broker.ForgetAll()
 	case strings.HasPrefix(key, tokenPrefix):
-		b.entryFor(strings.TrimPrefix(key, tokenPrefix)).token.Store(nil)
+		b.broker.Forget(strings.TrimPrefix(key, tokenPrefix))
 	}
 }
 
 // clean stops background refreshes and closes idle bank connections when
 // the mount is unloaded.
 func (b *backend) clean(context.Context) {
-	b.refresher.stop()
-	b.mu.Lock()
-	for _, e := range b.entries {
-		e.forget()
+	if b.broker != nil {
+		b.broker.Close()
 	}
-	b.mu.Unlock()
-	b.refresher.wait()
+}
+
+// storageReadOnly reports whether this node must not write storage (a
+// performance standby or a DR secondary): it then never fetches a token;
+// the active node does.
+func (b *backend) storageReadOnly() bool {
+	return b.System().ReplicationState().HasState(consts.ReplicationPerformanceStandby | consts.ReplicationDRSecondary)
 }
 
 const backendHelp = `

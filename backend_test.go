@@ -4,9 +4,11 @@ import (
 	"context"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/bankauth/vault-plugin-secrets-bankauth/emulator"
 	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/jonboulle/clockwork"
 )
 
 // testEnv is a backend on in-memory storage next to an emulator served over
@@ -16,20 +18,30 @@ type testEnv struct {
 	storage logical.Storage
 	emu     *emulator.Server
 	url     string
+	clock   *clockwork.FakeClock // the backend's clock: tests step it
 }
 
 func newTestEnv(t *testing.T) *testEnv {
 	t.Helper()
 	conf := logical.TestBackendConfig()
 	conf.StorageView = &logical.InmemStorage{}
-	lb, err := Factory(context.Background(), conf)
+	clock := clockwork.NewFakeClockAt(time.Now())
+	b, err := factoryWithClock(context.Background(), conf, clock)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { b.Clean(context.Background()) })
 	emu := emulator.New(emulator.Options{})
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
-	return &testEnv{b: lb.(*backend), storage: conf.StorageView, emu: emu, url: srv.URL}
+	return &testEnv{b: b, storage: conf.StorageView, emu: emu, url: srv.URL, clock: clock}
+}
+
+// step moves the backend's clock on by d and waits for the background
+// refreshes that became due to finish.
+func (e *testEnv) step(d time.Duration) {
+	e.clock.Advance(d)
+	e.b.broker.WaitBackground()
 }
 
 func (e *testEnv) request(t *testing.T, op logical.Operation, path string, data map[string]any) (*logical.Response, error) {

@@ -1,8 +1,6 @@
 package bankauth
 
 import (
-	"time"
-
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -27,32 +25,17 @@ func (b *backend) fastTokenRead(req *logical.Request) *logical.Response {
 	if !isConfigName(name) {
 		return nil
 	}
-	b.mu.RLock()
-	e := b.entries[name]
-	b.mu.RUnlock()
-	if e == nil {
-		return nil
-	}
-	return b.cachedTokenResponse(name, e)
+	return b.cachedTokenResponse(name)
 }
 
-// cachedTokenResponse is the answer from memory for a fresh token whose
-// config is loaded; nil when there is none. Both the fast path and tokenRead
-// answer cache hits here. Either way the read counts as a read (for the
-// background refresh of tokens in use), and a fresh token whose background
-// refresh was dropped while it went unread gets one planned again.
-func (b *backend) cachedTokenResponse(name string, e *entry) *logical.Response {
-	now := time.Now()
-	e.touch(now)
-	tok, lc := e.token.Load(), e.loaded.Load()
-	if lc == nil || !tok.FreshAt(now) {
+// cachedTokenResponse is the answer from memory for a fresh token; nil when
+// there is none. Both the fast path and tokenRead answer cache hits here.
+func (b *backend) cachedTokenResponse(name string) *logical.Response {
+	res, ok := b.broker.Cached(name)
+	if !ok {
 		return nil
 	}
-	e.stats.cacheHits.Add(1)
-	if !e.scheduled.Load() {
-		b.replan(name, e, tok)
-	}
-	return b.tokenResponse(tok, leased(lc))
+	return b.tokenResponse(res.Token, res.Lease)
 }
 
 // isConfigName reports whether s matches framework.GenericNameRegex, as the

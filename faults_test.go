@@ -9,22 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bankauth/vault-plugin-secrets-bankauth/broker"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/emulator"
 	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 )
-
-// waitFor polls cond every 20ms for up to limit; it reports whether cond held.
-func waitFor(limit time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return true
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return cond()
-}
 
 func (e *testEnv) token(t *testing.T, name string) (string, *logical.Response) {
 	t.Helper()
@@ -32,27 +21,33 @@ func (e *testEnv) token(t *testing.T, name string) (string, *logical.Response) {
 	return resp.Data["access_token"].(string), resp
 }
 
+// memToken is the token the broker holds in memory for name, or "".
+func (e *testEnv) memToken(name string) string {
+	if res, ok := e.b.broker.Cached(name); ok {
+		return res.Token.AccessToken
+	}
+	return ""
+}
+
 func TestBackgroundRefreshRenewsBeforeStale(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
-	e.emu.SetTTL(emulator.Etranzact, 5*time.Second) // stale at 4s, renewed at 3.5s
+	e.emu.SetTTL(emulator.Etranzact, time.Minute) // stale at 48s, renewed at 42s
 	e.configure(t, "etz", emulator.Etranzact)
 	first, _ := e.token(t, "etz")
-	// The bank counts the refresh when it answers; the backend holds the new
-	// token only once it has stored it, a moment later: wait for both.
-	renewed := func() bool {
-		tok := e.b.entryFor("etz").token.Load()
-		return e.emu.Stats(emulator.Etranzact).Refreshes == 1 && tok != nil && tok.AccessToken != first
+	e.step(41 * time.Second)
+	if st := e.emu.Stats(emulator.Etranzact); st.Total != 1 {
+		t.Fatalf("bank stats %+v before the refresh point, want 1 login", st)
 	}
-	if !waitFor(10*time.Second, renewed) {
-		t.Fatalf("no background refresh: %+v", e.emu.Stats(emulator.Etranzact))
+	e.step(2 * time.Second)
+	if st := e.emu.Stats(emulator.Etranzact); st.Refreshes != 1 || st.Total != 2 {
+		t.Fatalf("bank stats %+v after the refresh point, want one background refresh", st)
 	}
-	before := e.emu.Stats(emulator.Etranzact).Total
 	second, _ := e.token(t, "etz")
 	if second == first || !e.emu.TokenValid(emulator.Etranzact, second) {
 		t.Fatal("read after the background refresh did not get the new token")
 	}
-	if e.emu.Stats(emulator.Etranzact).Total != before {
+	if e.emu.Stats(emulator.Etranzact).Total != 2 {
 		t.Fatal("the read waited on the bank")
 	}
 	// Stored before it was handed out (the rotated refresh token with it).
@@ -62,56 +57,103 @@ func TestBackgroundRefreshRenewsBeforeStale(t *testing.T) {
 	}
 	// Cleaned up, the backend stops refreshing.
 	e.b.Clean(context.Background())
-	n := e.emu.Stats(emulator.Etranzact).Total
-	time.Sleep(5 * time.Second)
-	if m := e.emu.Stats(emulator.Etranzact).Total; m != n {
-		t.Fatalf("%d bank requests after Clean", m-n)
+	e.step(10 * time.Minute)
+	if n := e.emu.Stats(emulator.Etranzact).Total; n != 2 {
+		t.Fatalf("%d bank requests after Clean, want none", n-2)
+	}
+}
+
+// A bank granting tokens too short-lived to renew ahead of time (or an
+// expiry close to now through clock skew) must not be asked again and again
+// by background refresh: once planned in the past, each refresh planned the
+// next one in the past (2,760 requests in 1.5 s after one read of a 2 s
+// token, before the fix).
+func TestShortLivedTokensAreNotRefreshedInTheBackground(t *testing.T) {
+	t.Parallel()
+	for _, ttl := range []time.Duration{time.Second, 2 * time.Second, 6 * time.Second} {
+		e := newTestEnv(t)
+		e.emu.SetTTL(emulator.Etranzact, ttl)
+		e.configure(t, "etz", emulator.Etranzact)
+		e.token(t, "etz")
+		for i := 0; i < 20; i++ {
+			e.step(250 * time.Millisecond)
+		}
+		if st := e.emu.Stats(emulator.Etranzact); st.Total != 1 {
+			t.Fatalf("ttl %s: %d bank requests in 5s after one read, want 1", ttl, st.Total)
+		}
+		if n := e.b.broker.Planned(); n != 0 {
+			t.Fatalf("ttl %s: %d background refreshes planned", ttl, n)
+		}
+	}
+}
+
+// Read every 5 s for 10 minutes, a 60 s token costs one bank request per
+// token lifetime, every one of them in the background.
+func TestBackgroundRefreshCostsOneRequestPerLifetime(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.emu.SetTTL(emulator.Rakbank, time.Minute)
+	e.configure(t, "rak", emulator.Rakbank)
+	for i := 0; i < 120; i++ {
+		e.token(t, "rak")
+		e.step(5 * time.Second)
+	}
+	// Each 60 s token is renewed at the first step past its 42 s, so every
+	// 45 s: 1 + 600/45 requests.
+	if n := e.emu.Stats(emulator.Rakbank).Total; n != 14 {
+		t.Fatalf("%d bank requests in 10 minutes, want 14", n)
+	}
+	if snap, _ := e.b.broker.Snapshot("rak"); snap.CacheMisses != 1 {
+		t.Fatalf("%d reads missed the cache, want only the first", snap.CacheMisses)
 	}
 }
 
 func TestIdleTokenIsNotRefreshed(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
-	e.emu.SetTTL(emulator.Rakbank, 5*time.Second)
+	e.emu.SetTTL(emulator.Rakbank, time.Minute)
 	e.configure(t, "rak", emulator.Rakbank)
-	e.mustOK(t, logical.UpdateOperation, "config/rak", map[string]any{"background_refresh_idle": 1})
+	e.mustOK(t, logical.UpdateOperation, "config/rak", map[string]any{"background_refresh_idle": 10})
 	e.token(t, "rak")
-	time.Sleep(5500 * time.Millisecond) // past the refresh point and expiry, unread
+	e.step(61 * time.Second) // past the refresh point and expiry, unread
 	if st := e.emu.Stats(emulator.Rakbank); st.Total != 1 {
 		t.Fatalf("%d bank requests for a token nobody read, want 1", st.Total)
 	}
 	// Read again (and then often), it is fetched and kept fresh again.
 	e.token(t, "rak")
-	if !waitFor(10*time.Second, func() bool {
+	for i := 0; i < 9; i++ {
+		e.step(5 * time.Second)
 		e.token(t, "rak")
-		time.Sleep(300 * time.Millisecond)
-		return e.emu.Stats(emulator.Rakbank).Total == 3
-	}) {
-		t.Fatalf("no background refresh of a token read again: %+v", e.emu.Stats(emulator.Rakbank))
 	}
-	e.b.Clean(context.Background())
+	if st := e.emu.Stats(emulator.Rakbank); st.Total != 3 {
+		t.Fatalf("%d bank requests, want the read's fetch and one background refresh after it", st.Total)
+	}
 }
 
 func TestBackgroundRefreshOffByConfig(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
-	e.emu.SetTTL(emulator.Rakbank, 5*time.Second)
+	e.emu.SetTTL(emulator.Rakbank, time.Minute)
 	e.configure(t, "rak", emulator.Rakbank)
 	e.mustOK(t, logical.UpdateOperation, "config/rak", map[string]any{"background_refresh_idle": 0})
-	for i := 0; i < 8; i++ {
+	for i := 0; i < 47; i++ {
 		e.token(t, "rak")
-		time.Sleep(500 * time.Millisecond)
+		e.step(time.Second)
 	}
-	// 4 s of reads of a 5 s token: stale at 4 s, no background request.
-	if st := e.emu.Stats(emulator.Rakbank); st.Total > 2 {
+	if st := e.emu.Stats(emulator.Rakbank); st.Total != 1 {
 		t.Fatalf("%d bank requests with background refresh off", st.Total)
+	}
+	e.step(2 * time.Second) // stale: the read fetches
+	e.token(t, "rak")
+	if st := e.emu.Stats(emulator.Rakbank); st.Total != 2 {
+		t.Fatalf("%d bank requests after the token went stale, want 2", st.Total)
 	}
 }
 
 func TestNoBackgroundRefreshOnAPerformanceStandby(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
-	e.emu.SetTTL(emulator.Rakbank, 5*time.Second)
+	e.emu.SetTTL(emulator.Rakbank, time.Minute)
 	e.configure(t, "rak", emulator.Rakbank)
 	e.token(t, "rak")
 	e.b.Clean(context.Background())
@@ -121,18 +163,19 @@ func TestNoBackgroundRefreshOnAPerformanceStandby(t *testing.T) {
 	conf := logical.TestBackendConfig()
 	conf.StorageView = e.storage
 	conf.System = &logical.StaticSystemView{ReplicationStateVal: consts.ReplicationPerformanceStandby}
-	lb, err := Factory(context.Background(), conf)
+	b, err := factoryWithClock(context.Background(), conf, e.clock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.b = lb.(*backend)
+	e.b = b
 	defer e.b.Clean(context.Background())
 	e.token(t, "rak")
-	time.Sleep(4200 * time.Millisecond)
+	e.step(47 * time.Second)
 	if st := e.emu.Stats(emulator.Rakbank); st.Total != 1 {
 		t.Fatalf("%d bank requests, want 1: a standby must not refresh", st.Total)
 	}
 	// A stale read on the standby is forwarded (ErrReadOnly), not fetched.
+	e.step(2 * time.Second)
 	if _, err := e.request(t, logical.ReadOperation, "token/rak", nil); err != logical.ErrReadOnly {
 		t.Fatalf("stale read on a standby: %v, want ErrReadOnly", err)
 	}
@@ -145,7 +188,7 @@ func TestServeWhileValidThenErrorWhenExpired(t *testing.T) {
 	e.configure(t, "rak", emulator.Rakbank)
 	e.mustOK(t, logical.UpdateOperation, "config/rak", map[string]any{"background_refresh_idle": 0})
 	first, _ := e.token(t, "rak")
-	time.Sleep(12100 * time.Millisecond)
+	e.step(12100 * time.Millisecond)
 	e.emu.FailNext(emulator.Rakbank, -1, emulator.Failure{Status: 503,
 		Body: `{"status":"503","response_code":"ESB-503","response_message":"Backend down","description":"maintenance"}`})
 	got, resp := e.token(t, "rak")
@@ -166,8 +209,8 @@ func TestServeWhileValidThenErrorWhenExpired(t *testing.T) {
 	if n := e.emu.Stats(emulator.Rakbank).Total; n != 4 {
 		t.Fatalf("%d bank requests, want no new one while backing off", n)
 	}
-	// Expired: an error naming the failure, still without hammering the bank.
-	time.Sleep(3 * time.Second)
+	// Expired: an error naming the failure.
+	e.step(3 * time.Second)
 	_, err := e.request(t, logical.ReadOperation, "token/rak", nil)
 	coded, ok := err.(logical.HTTPCodedError)
 	if !ok || coded.Code() != 502 || !strings.Contains(err.Error(), "ESB-503") || !strings.Contains(err.Error(), "rakbank") {
@@ -175,10 +218,8 @@ func TestServeWhileValidThenErrorWhenExpired(t *testing.T) {
 	}
 	// The bank recovers: once the backoff ends a read gets a new token.
 	e.emu.ClearFailures()
-	if !waitFor(10*time.Second, func() bool {
-		resp, err := e.request(t, logical.ReadOperation, "token/rak", nil)
-		return err == nil && resp != nil && !resp.IsError() && resp.Data["access_token"] != first
-	}) {
+	e.step(broker.FailureBackoffMax)
+	if got, _ := e.token(t, "rak"); got == first {
 		t.Fatal("no new token after the bank recovered")
 	}
 }
@@ -210,14 +251,23 @@ func TestRequestBudgetThroughTheBackend(t *testing.T) {
 	e.b.Clean(context.Background())
 	conf := logical.TestBackendConfig()
 	conf.StorageView = e.storage
-	lb, _ := Factory(context.Background(), conf)
-	e.b = lb.(*backend)
+	b, err := factoryWithClock(context.Background(), conf, e.clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.b = b
 	defer e.b.Clean(context.Background())
 	if _, err := e.request(t, logical.UpdateOperation, "token/ac", nil); err == nil || !strings.Contains(err.Error(), "request budget spent") {
 		t.Fatalf("after restart: %v", err)
 	}
 	if n := e.emu.Stats(emulator.AccelerationCloud).Total; n != 2 {
 		t.Fatalf("%d bank requests, want 2", n)
+	}
+	// The window slides: a minute after the first request there is room again.
+	e.step(61 * time.Second)
+	e.mustOK(t, logical.UpdateOperation, "token/ac", nil)
+	if n := e.emu.Stats(emulator.AccelerationCloud).Total; n != 3 {
+		t.Fatalf("%d bank requests, want 3", n)
 	}
 }
 
@@ -271,25 +321,26 @@ func TestBackgroundRefreshBacksOffWhenStorageFails(t *testing.T) {
 	store := &putFailing{Storage: &logical.InmemStorage{}}
 	conf := logical.TestBackendConfig()
 	conf.StorageView = store
-	lb, err := Factory(context.Background(), conf)
+	e := newTestEnv(t)
+	b, err := factoryWithClock(context.Background(), conf, e.clock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newTestEnv(t)
-	e.b, e.storage = lb.(*backend), store
+	e.b, e.storage = b, store
 	defer e.b.Clean(context.Background())
-	e.emu.SetTTL(emulator.Rakbank, 5*time.Second)
+	e.emu.SetTTL(emulator.Rakbank, time.Minute)
 	e.configure(t, "rak", emulator.Rakbank)
 	first, _ := e.token(t, "rak")
 	store.failing.Store(true)
-	// Keep reading the fresh token so the background refresh stays on.
-	for end := time.Now().Add(6 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+	// Keep reading so the background refresh stays on, until the token
+	// expires: renewed at 42 s (not stored), retried no sooner than 5 s
+	// later, then readers of the stale token back off (2 s doubling).
+	for i := 0; i < 59; i++ {
 		e.request(t, logical.ReadOperation, "token/rak", nil)
+		e.step(time.Second)
 	}
-	// Renewed at 3.5s (not stored), retried once after the 1.5-2s backoff at
-	// most: no loop of bank requests while storage fails.
-	if n := e.emu.Stats(emulator.Rakbank).Total; n < 2 || n > 4 {
-		t.Fatalf("%d bank requests in 6s with failing storage, want 2-4", n)
+	if n := e.emu.Stats(emulator.Rakbank).Total; n < 3 || n > 6 {
+		t.Fatalf("%d bank requests in 60s with failing storage, want 3-6", n)
 	}
 	stored, _ := readToken(context.Background(), store, "rak")
 	if stored == nil || stored.AccessToken != first {
@@ -297,6 +348,8 @@ func TestBackgroundRefreshBacksOffWhenStorageFails(t *testing.T) {
 	}
 }
 
+// While one reader waits on a slow bank, another reader of the stale but
+// valid token waits at most broker.StaleWaitLimit, then gets that token.
 func TestSlowBankDoesNotHoldUpReadersOfAValidToken(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
@@ -304,28 +357,36 @@ func TestSlowBankDoesNotHoldUpReadersOfAValidToken(t *testing.T) {
 	e.configure(t, "rak", emulator.Rakbank)
 	e.mustOK(t, logical.UpdateOperation, "config/rak", map[string]any{"background_refresh_idle": 0})
 	first, _ := e.token(t, "rak")
-	time.Sleep(16100 * time.Millisecond)
-	e.emu.SetLatency(emulator.Rakbank, 4*time.Second)
-	fetched := make(chan string, 1)
-	go func() {
-		resp, err := e.request(t, logical.ReadOperation, "token/rak", nil)
-		if err == nil && resp != nil && !resp.IsError() {
-			fetched <- resp.Data["access_token"].(string)
-		}
-		close(fetched)
-	}()
-	time.Sleep(200 * time.Millisecond) // the first reader is now waiting on the bank
-	start := time.Now()
-	got, resp := e.token(t, "rak")
-	waited := time.Since(start)
-	if got != first || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "taking longer") {
-		t.Fatalf("second reader: same token %t, warnings %v", got == first, resp.Warnings)
+	e.step(16100 * time.Millisecond)
+	e.emu.SetLatency(emulator.Rakbank, time.Second)
+	type read struct {
+		tok      string
+		warnings []string
 	}
-	if waited > 3*time.Second {
-		t.Fatalf("second reader waited %s for a slow bank, want about 2s", waited)
+	reads := make(chan read, 2)
+	for i := 0; i < 2; i++ {
+		go func() {
+			resp, err := e.request(t, logical.ReadOperation, "token/rak", nil)
+			if err != nil || resp == nil || resp.IsError() {
+				reads <- read{}
+				return
+			}
+			reads <- read{resp.Data["access_token"].(string), resp.Warnings}
+		}()
 	}
-	if tok := <-fetched; tok == "" || tok == first {
-		t.Fatal("the first reader did not get a new token")
+	// One reader asks the bank; the other waits for it on the clock.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.clock.BlockUntilContext(ctx, 1); err != nil {
+		t.Fatal("no reader waits for the one asking the bank")
+	}
+	e.clock.Advance(broker.StaleWaitLimit)
+	waiter, fetcher := <-reads, <-reads
+	if waiter.tok != first || len(waiter.warnings) != 1 || !strings.Contains(waiter.warnings[0], "taking longer") {
+		t.Fatalf("waiting reader: same token %t, warnings %v", waiter.tok == first, waiter.warnings)
+	}
+	if fetcher.tok == "" || fetcher.tok == first {
+		t.Fatal("the reader that asked the bank did not get a new token")
 	}
 	if n := e.emu.Stats(emulator.Rakbank).Total; n != 2 {
 		t.Fatalf("%d bank requests, want 2", n)
@@ -333,30 +394,30 @@ func TestSlowBankDoesNotHoldUpReadersOfAValidToken(t *testing.T) {
 }
 
 // While a background refresh waits on a slow bank, reads of the still fresh
-// token must not plan refreshes of their own: each would be a timer for a
-// point already past and a goroutine queued on the entry's lock, one per
-// read. Not parallel: it counts the process's goroutines.
+// token plan nothing of their own (before the scheduler, each planned a
+// timer and queued a goroutine). Not parallel: it counts the process's
+// goroutines.
 func TestReadsDuringABackgroundRefreshPlanNothing(t *testing.T) {
 	e := newTestEnv(t)
-	e.emu.SetTTL(emulator.Etranzact, 5*time.Second) // renewed at 3.5s, stale at 4s
+	e.emu.SetTTL(emulator.Etranzact, time.Minute) // renewed at 42s, stale at 48s
 	e.configure(t, "etz", emulator.Etranzact)
 	first, _ := e.token(t, "etz")
-	e.emu.SetLatency(emulator.Etranzact, 1500*time.Millisecond)
-	e.emu.SetTTL(emulator.Etranzact, time.Minute) // the renewed token is not renewed again here
+	e.emu.SetLatency(emulator.Etranzact, 500*time.Millisecond)
 	base, peak := runtime.NumGoroutine(), 0
-	// Read until the background refresh has brought the new token.
-	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
-		tok, _ := e.token(t, "etz")
+	e.clock.Advance(43 * time.Second) // the refresh starts, and waits on the bank
+	reads := 0
+	for tok := first; tok == first && reads < 1_000_000; reads++ {
+		tok, _ = e.token(t, "etz")
 		peak = max(peak, runtime.NumGoroutine())
-		if tok != first {
-			break
+		if n := e.b.broker.Planned(); n > 1 {
+			t.Fatalf("%d refreshes planned for one name", n)
 		}
 	}
-	e.b.Clean(context.Background())
-	if st := e.emu.Stats(emulator.Etranzact); st.Refreshes != 1 {
-		t.Fatalf("bank stats %+v, want one background refresh", st)
+	e.b.broker.WaitBackground()
+	if st := e.emu.Stats(emulator.Etranzact); st.Refreshes != 1 || st.Total != 2 {
+		t.Fatalf("bank stats %+v after %d reads, want one background refresh", st, reads)
 	}
-	if peak-base > 50 {
+	if peak-base > 20 {
 		t.Fatalf("goroutines grew from %d to %d while a background refresh waited on the bank", base, peak)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"time"
 
+	"github.com/bankauth/vault-plugin-secrets-bankauth/broker"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/common/expfmt"
@@ -14,7 +15,7 @@ var metricsContentType = string(expfmt.NewFormat(expfmt.TypeTextPlain))
 
 // metrics are one mount's Prometheus metrics, in a registry of its own so
 // that several bankauth mounts served by one plugin process never mix.
-// Per-config figures live in each entry's connStats and are turned into
+// Per-config figures live in the broker and are turned into
 // metrics at scrape time (entryCollector); counters are per Vault node and
 // start at zero when the plugin starts.
 type metrics struct {
@@ -51,7 +52,7 @@ func (m *metrics) exposition() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// entryCollector exports the per-config figures kept in connStats (atomic
+// entryCollector exports the per-config figures kept by the broker (atomic
 // counters and small request tables, so the token read path never touches
 // a Prometheus vector) and the expiry of each token held in memory.
 // Configs not read or fetched on this node since the plugin started are
@@ -86,34 +87,17 @@ func (entryCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-type namedEntry struct {
-	name string
-	e    *entry
-}
-
 func (c entryCollector) Collect(ch chan<- prometheus.Metric) {
-	// Copy the list first: a scrape must not hold the map's lock while
-	// Prometheus consumes the metrics.
-	c.b.mu.RLock()
-	list := make([]namedEntry, 0, len(c.b.entries))
-	for name, e := range c.b.entries {
-		list = append(list, namedEntry{name, e})
-	}
-	c.b.mu.RUnlock()
-	for _, ne := range list {
-		collectEntry(ch, ne.name, ne.e)
-	}
+	c.b.broker.Each(false, func(name string, s broker.Snapshot) { collectConn(ch, name, &s) })
 }
 
-func collectEntry(ch chan<- prometheus.Metric, name string, e *entry) {
-	s := &e.stats
-	if !s.used() {
+func collectConn(ch chan<- prometheus.Metric, name string, s *broker.Snapshot) {
+	if !s.Used() {
 		return
 	}
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
-	provider, cells := s.requests.snapshot()
 	type hist struct {
 		count   uint64
 		sum     float64
@@ -121,19 +105,19 @@ func collectEntry(ch chan<- prometheus.Metric, name string, e *entry) {
 	}
 	byOutcome := map[string]*hist{}
 	var outcomes []string
-	for _, cell := range cells {
-		counter(descRequests, cell.count, name, provider, cell.step, cell.outcome)
-		h := byOutcome[cell.outcome]
+	for _, cell := range s.Requests {
+		counter(descRequests, cell.Count, name, s.Provider, cell.Step, cell.Outcome)
+		h := byOutcome[cell.Outcome]
 		if h == nil {
-			h = &hist{buckets: make(map[float64]uint64, len(latencyBuckets))}
-			byOutcome[cell.outcome] = h
-			outcomes = append(outcomes, cell.outcome)
+			h = &hist{buckets: make(map[float64]uint64, len(broker.LatencyBuckets))}
+			byOutcome[cell.Outcome] = h
+			outcomes = append(outcomes, cell.Outcome)
 		}
-		h.count += cell.count
-		h.sum += cell.sum
+		h.count += cell.Count
+		h.sum += cell.Sum
 		var cumulative uint64
-		for i, le := range latencyBuckets {
-			cumulative += cell.buckets[i]
+		for i, le := range broker.LatencyBuckets {
+			cumulative += cell.Buckets[i]
 			h.buckets[le] += cumulative
 		}
 	}
@@ -141,16 +125,24 @@ func collectEntry(ch chan<- prometheus.Metric, name string, e *entry) {
 		h := byOutcome[o]
 		ch <- prometheus.MustNewConstHistogram(descLatency, h.count, h.sum, h.buckets, name, o)
 	}
-	if ok, failed := s.fetchSuccesses.Load(), s.fetchFailures.Load(); ok+failed > 0 {
-		counter(descFetches, ok, name, provider, "success")
-		counter(descFetches, failed, name, provider, "failure")
+	if ok, failed := s.FetchSuccesses, s.FetchFailures; ok+failed > 0 {
+		counter(descFetches, ok, name, s.Provider, "success")
+		counter(descFetches, failed, name, s.Provider, "failure")
 	}
-	counter(descCacheHits, s.cacheHits.Load(), name)
-	counter(descCacheMisses, s.cacheMisses.Load(), name)
-	counter(descStale, s.staleServed.Load(), name)
-	ch <- prometheus.MustNewConstMetric(descStreak, prometheus.GaugeValue, float64(s.consecutiveFailures.Load()), name)
-	if tok := e.token.Load(); tok != nil {
+	counter(descCacheHits, s.CacheHits, name)
+	counter(descCacheMisses, s.CacheMisses, name)
+	counter(descStale, s.StaleServed, name)
+	ch <- prometheus.MustNewConstMetric(descStreak, prometheus.GaugeValue, float64(s.ConsecutiveFailures), name)
+	if !s.TokenExpiresAt.IsZero() {
 		ch <- prometheus.MustNewConstMetric(descExpiry, prometheus.GaugeValue,
-			float64(tok.ExpiresAt.UnixNano())/float64(time.Second), name)
+			float64(s.TokenExpiresAt.UnixNano())/float64(time.Second), name)
 	}
+}
+
+// observeRefreshLag records how late a background refresh of a token ran:
+// the time from the token's planned refresh point to when the new token was
+// stored, backoffs after failures included. It feeds the
+// bankauth_background_refresh_lag_seconds histogram.
+func (b *backend) observeRefreshLag(lag time.Duration) {
+	b.metrics.refreshLag.Observe(max(lag, 0).Seconds())
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/jonboulle/clockwork"
 )
 
 // TestEveryOperationIsNamed checks that every operation of every path is
@@ -11,7 +12,7 @@ import (
 // so Vault's OpenAPI operation ids never fall back to ones derived from the
 // path. e2e TestOpenAPIOperationIDs checks the ids a real Vault produces.
 func TestEveryOperationIsNamed(t *testing.T) {
-	b := newBackend()
+	b := newBackend(clockwork.NewRealClock())
 	for _, p := range b.Paths {
 		if p.DisplayAttrs == nil || p.DisplayAttrs.OperationPrefix != "bankauth" {
 			t.Errorf("%s: no OperationPrefix bankauth", p.Pattern)

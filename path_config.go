@@ -2,57 +2,14 @@ package bankauth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
-
-const fieldOAuthMetadata = engine.FieldOAuthMetadata
-
-// fieldLease turns Vault leases on token reads on (default) or off.
-const fieldLease = "lease"
-
-// configFields is the schema of config/<name>: the common fields plus every
-// provider's own fields. Which of these a config may set depends on its
-// provider; Validate enforces that.
-func configFields() map[string]*framework.FieldSchema {
-	fields := map[string]*framework.FieldSchema{
-		"name": {Type: framework.TypeNameString, Required: true,
-			Description: "Name of the bank connection; tokens are read at token/<name>."},
-		engine.FieldProvider: {Type: framework.TypeString, Required: true,
-			Description: "Bank protocol: " + strings.Join(engine.Names(), ", ") + ", or the name of a profile written to profile/<name>. Required when creating."},
-		engine.FieldBaseURL: {Type: framework.TypeString,
-			Description: "Bank API base URL (https; http only for loopback). Defaults to the provider's public sandbox where it has one; required for isbank."},
-		engine.FieldCACert: {Type: framework.TypeString,
-			Description: "PEM certificates trusted for the bank's TLS, in addition to the system roots."},
-		engine.FieldTimeout: {Type: framework.TypeDurationSecond,
-			Description: fmt.Sprintf("Limit for one token fetch, all steps included. Default %s, at most %s.", engine.DefaultTimeout, engine.MaxTimeout)},
-		fieldLease: {Type: framework.TypeBool, Default: true,
-			Description: "Whether token reads carry a non-renewable Vault lease (default true). With false, reads return the same data without a lease (expires_in and expires_at carry the expiry) and cost Vault no lease entry; Vault Agent then re-reads only every static_secret_render_interval."},
-	}
-	for name, f := range engine.AllFields() {
-		fs := &framework.FieldSchema{Type: framework.TypeString, Description: f.Description}
-		if f.Secret {
-			fs.DisplayAttrs = &framework.DisplayAttributes{Sensitive: true}
-		}
-		fields[name] = fs
-	}
-	for name, fs := range commonConfigFields() {
-		fields[name] = fs
-	}
-	for name, f := range lifecycleFields() {
-		fields[name] = f
-	}
-	fields[fieldOAuthMetadata].Description = `RAKBANK only: JSON object sent as oauth_metadata, e.g. {"account_id":"0188000049916"}. Accepts a JSON string or an object.`
-	return fields
-}
 
 func pathConfig(b *backend) []*framework.Path {
 	return []*framework.Path{
@@ -104,119 +61,36 @@ func (b *backend) configExists(ctx context.Context, req *logical.Request, d *fra
 // anything is stored, and its cached token is dropped.
 func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	// Lock order: profileLock, then the entry (profileWrite drops tokens).
+	// Lock order: profileLock, then the broker's lock of the name.
 	b.profileLock.RLock()
 	defer b.profileLock.RUnlock()
-	e := b.entryFor(name)
-	if err := e.acquire(ctx); err != nil {
-		return nil, err
-	}
-	defer e.release()
-
-	existing, err := readConfig(ctx, req.Storage, name)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := mergeWithProfile(ctx, req.Storage, existing, d)
-	if err != nil {
-		return configError(err)
-	}
-	if err := cfg.Validate(); err != nil {
-		return configError(err)
-	}
-	se, err := logical.StorageEntryJSON(configPrefix+name, cfg)
-	if err != nil {
-		return nil, err
-	}
-	if err := req.Storage.Put(ctx, se); err != nil {
-		return nil, err
-	}
-	// The old token was obtained with the old settings: never serve it again.
-	if err := req.Storage.Delete(ctx, tokenPrefix+name); err != nil {
-		return nil, err
-	}
-	e.forget()
-	return nil, nil
-}
-
-// mergeConfig applies the request's fields to a copy of existing (nil when
-// creating).
-func mergeConfig(existing *engine.Config, d *framework.FieldData) (*engine.Config, error) {
-	cfg := &engine.Config{Settings: map[string]string{}, Secrets: map[string]string{}}
-	if existing != nil {
-		cfg.Provider, cfg.BaseURL, cfg.CACert, cfg.Timeout = existing.Provider, existing.BaseURL, existing.CACert, existing.Timeout
-		cfg.OAuthMetadata = existing.OAuthMetadata
-		cfg.Lifecycle = existing.Lifecycle
-		copyCommonFields(cfg, existing)
-		for k, v := range existing.Settings {
-			cfg.Settings[k] = v
+	var resp *logical.Response
+	err := b.broker.Change(ctx, name, func() error {
+		existing, err := readConfig(ctx, req.Storage, name)
+		if err != nil {
+			return err
 		}
-		for k, v := range existing.Secrets {
-			cfg.Secrets[k] = v
+		cfg, err := mergeWithProfile(ctx, req.Storage, existing, d)
+		if err == nil {
+			err = cfg.Validate()
 		}
-	}
-	if p, ok := d.GetOk(engine.FieldProvider); ok && p.(string) != cfg.Provider {
-		prev := cfg
-		cfg = &engine.Config{Provider: p.(string), BaseURL: cfg.BaseURL, CACert: cfg.CACert, Timeout: cfg.Timeout,
-			Settings: map[string]string{}, Secrets: map[string]string{}, Lifecycle: cfg.Lifecycle}
-		copyCommonFields(cfg, prev)
-	}
-	provFields := engine.AllFields()
-	for key := range d.Raw {
-		switch key {
-		case "name", engine.FieldProvider:
-		case engine.FieldBaseURL:
-			cfg.BaseURL = strings.TrimRight(strings.TrimSpace(d.Get(key).(string)), "/")
-		case engine.FieldCACert:
-			cfg.CACert = strings.TrimSpace(d.Get(key).(string))
-		case engine.FieldTimeout:
-			cfg.Timeout = time.Duration(d.Get(key).(int)) * time.Second
-		case fieldLease:
-			cfg.NoLease = !d.Get(key).(bool)
-		case fieldOAuthMetadata:
-			md, err := parseMetadata(d.Get(key).(string))
-			if err != nil {
-				return nil, err
-			}
-			cfg.OAuthMetadata = md
-		default:
-			if mergeLifecycle(&cfg.Lifecycle, key, d) {
-				continue
-			}
-			if ok, err := mergeCommonField(cfg, key, d); ok || err != nil {
-				if err != nil {
-					return nil, err
-				}
-				continue
-			}
-			f, ok := provFields[key]
-			if !ok {
-				return nil, &engine.FieldError{Field: key, Message: "unknown field"}
-			}
-			target := cfg.Settings
-			if f.Secret {
-				target = cfg.Secrets
-			}
-			if v := d.Get(key).(string); v != "" {
-				target[key] = v
-			} else {
-				delete(target, key)
-			}
+		if err != nil {
+			resp, err = configError(err)
+			return err
 		}
-	}
-	return cfg, nil
-}
-
-// parseMetadata parses oauth_metadata: "" unsets it, else a JSON object.
-func parseMetadata(raw string) (map[string]any, error) {
-	if strings.TrimSpace(raw) == "" {
-		return nil, nil
-	}
-	var md map[string]any
-	if err := json.Unmarshal([]byte(raw), &md); err != nil || md == nil {
-		return nil, &engine.FieldError{Field: fieldOAuthMetadata, Message: `must be a JSON object, e.g. {"account_id":"0188000049916"}`}
-	}
-	return md, nil
+		se, err := logical.StorageEntryJSON(configPrefix+name, cfg)
+		if err != nil {
+			return err
+		}
+		if err := req.Storage.Put(ctx, se); err != nil {
+			return err
+		}
+		// The old token was obtained with the old settings: never serve it
+		// again (and should this delete fail, the token's config key keeps
+		// it from being served).
+		return req.Storage.Delete(ctx, tokenPrefix+name)
+	})
+	return resp, err
 }
 
 // configError turns a *engine.FieldError into a 400 naming the field.
@@ -268,26 +142,18 @@ func (b *backend) configRead(ctx context.Context, req *logical.Request, d *frame
 	return &logical.Response{Data: data}, nil
 }
 
-// configDelete removes a config and its cached token.
+// configDelete removes a config, its stored token and request budget, and
+// everything memory holds for it.
 func (b *backend) configDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	e := b.entryFor(name)
-	if err := e.acquire(ctx); err != nil {
-		return nil, err
-	}
-	defer e.release()
-	if err := req.Storage.Delete(ctx, tokenPrefix+name); err != nil {
-		return nil, err
-	}
-	if err := req.Storage.Delete(ctx, configPrefix+name); err != nil {
-		return nil, err
-	}
-	if err := req.Storage.Delete(ctx, budgetPrefix+name); err != nil {
-		return nil, err
-	}
-	e.budget = nil
-	e.forget()
-	return nil, nil
+	return nil, b.broker.Remove(ctx, name, func() error {
+		for _, prefix := range []string{tokenPrefix, configPrefix, budgetPrefix} {
+			if err := req.Storage.Delete(ctx, prefix+name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func (b *backend) configList(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
@@ -328,3 +194,25 @@ drops the cached token, and deleting the config removes it.
 const pathConfigListHelpSyn = `List the names of configured bank connections.`
 
 const pathConfigListHelpDesc = `Lists every config name; read token/<name> for its access token.`
+
+// readCommonFields adds the common fields to a config read: the certificate
+// is public, the key only shows whether it is set.
+func readCommonFields(cfg *engine.Config, data map[string]any) {
+	if cfg.TLSClientCert != "" {
+		data[engine.FieldTLSClientCert] = cfg.TLSClientCert
+	}
+	data[engine.FieldTLSClientKey+"_set"] = cfg.TLSClientKey != ""
+	data[fieldCache] = !cfg.NoCache
+}
+
+// lifecycleData is what a config read shows of the lifecycle settings: the
+// values in effect, defaults included.
+func lifecycleData(cfg *engine.Config) map[string]any {
+	limits := cfg.EffectiveLimits()
+	return map[string]any{
+		engine.FieldDefaultLifetime:       int64(cfg.DefaultLifetime / time.Second),
+		engine.FieldBackgroundRefreshIdle: int64(cfg.EffectiveBackgroundRefreshIdle() / time.Second),
+		engine.FieldMaxRequestsPerMinute:  limits.PerMinute,
+		engine.FieldMaxRequestsPerDay:     limits.PerDay,
+	}
+}

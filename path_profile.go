@@ -131,6 +131,13 @@ func (b *backend) profileWrite(ctx context.Context, req *logical.Request, d *fra
 	if err != nil {
 		return nil, err
 	}
+	// Whatever happens from here, no config using the profile is served
+	// from memory under the old profile.
+	defer func() {
+		for _, u := range users {
+			b.broker.Forget(u.name)
+		}
+	}()
 	if err := req.Storage.Put(ctx, se); err != nil {
 		return nil, err
 	}
@@ -247,26 +254,7 @@ func (b *backend) configsUsing(ctx context.Context, s logical.Storage, profile s
 
 // dropToken removes a config's token from storage and memory.
 func (b *backend) dropToken(ctx context.Context, s logical.Storage, name string) error {
-	e := b.entryFor(name)
-	if err := e.acquire(ctx); err != nil {
-		return err
-	}
-	defer e.release()
-	if err := s.Delete(ctx, tokenPrefix+name); err != nil {
-		return err
-	}
-	e.forget()
-	return nil
-}
-
-// forgetAll drops every in-memory config and token (after a profile
-// changed on another node).
-func (b *backend) forgetAll() {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	for _, e := range b.entries {
-		e.forget()
-	}
+	return b.broker.Change(ctx, name, func() error { return s.Delete(ctx, tokenPrefix+name) })
 }
 
 const pathProfileHelpSyn = `Manage bank protocol profiles: add a bank without a new plugin release.`

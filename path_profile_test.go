@@ -229,11 +229,11 @@ func TestProfileInvalidationReloadsConfigs(t *testing.T) {
 	e.mustOK(t, logical.CreateOperation, "config/c", map[string]any{
 		"provider": "isw", "base_url": srv.URL, "client_id": "IKIA-i", "client_secret": rawSecret})
 	e.mustOK(t, logical.ReadOperation, "token/c", nil)
-	if e.b.entryFor("c").loaded.Load() == nil {
-		t.Fatal("config not loaded after a read")
+	if _, ok := e.b.broker.Cached("c"); !ok {
+		t.Fatal("token not in memory after a read")
 	}
 	e.b.invalidate(context.Background(), profilePrefix+"isw")
-	if e.b.entryFor("c").loaded.Load() != nil || e.b.entryFor("c").token.Load() != nil {
+	if _, ok := e.b.broker.Cached("c"); ok {
 		t.Fatal("a profile invalidation left the old client or token in memory")
 	}
 }

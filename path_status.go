@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/bankauth/vault-plugin-secrets-bankauth/broker"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -77,14 +78,6 @@ func statusFields() map[string]*framework.FieldSchema {
 	}
 }
 
-// peekEntry returns the in-memory entry of name, or nil; unlike entryFor it
-// never creates one.
-func (b *backend) peekEntry(name string) *entry {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	return b.entries[name]
-}
-
 func rfc3339(t time.Time) any {
 	if t.IsZero() {
 		return nil
@@ -117,38 +110,33 @@ func (b *backend) statusRead(ctx context.Context, req *logical.Request, d *frame
 		"counters_since":           rfc3339(b.started),
 	}
 	if tok != nil {
-		data["token_cached"] = time.Now().Before(tok.ExpiresAt)
+		data["token_cached"] = b.clock.Now().Before(tok.ExpiresAt)
 		data["token_expires_at"] = rfc3339(tok.ExpiresAt)
 		data["token_fresh_until"] = rfc3339(tok.StaleAt())
 		data["last_success_at"] = rfc3339(tok.ObtainedAt)
 		data["has_refresh_token"] = tok.RefreshToken != ""
 		data["refresh_token_expires_at"] = rfc3339(tok.RefreshExpiresAt)
 	}
-	var s *connStats
+	snap, _ := b.broker.Snapshot(name)
 	data["bank_backoff_until"] = nil
-	if e := b.peekEntry(name); e != nil {
-		s = &e.stats
-		if at := e.health.retryTime(); at.After(time.Now()) {
-			data["bank_backoff_until"] = rfc3339(at)
-		}
-	} else {
-		s = &connStats{}
+	if snap.BackoffUntil.After(b.clock.Now()) {
+		data["bank_backoff_until"] = rfc3339(snap.BackoffUntil)
 	}
-	for k, v := range statsData(s) {
+	for k, v := range statsData(&snap) {
 		data[k] = v
 	}
 	return &logical.Response{Data: data}, nil
 }
 
 // statsData renders a config's counters and last error.
-func statsData(s *connStats) map[string]any {
+func statsData(s *broker.Snapshot) map[string]any {
 	data := map[string]any{
-		"consecutive_failures":    s.consecutiveFailures.Load(),
-		"fetch_failures":          s.fetchFailures.Load(),
-		"bank_requests":           s.bankRequests.Load(),
-		"cache_hits":              s.cacheHits.Load(),
-		"cache_misses":            s.cacheMisses.Load(),
-		"stale_served":            s.staleServed.Load(),
+		"consecutive_failures":    s.ConsecutiveFailures,
+		"fetch_failures":          s.FetchFailures,
+		"bank_requests":           s.BankRequests,
+		"cache_hits":              s.CacheHits,
+		"cache_misses":            s.CacheMisses,
+		"stale_served":            s.StaleServed,
 		"last_error":              nil,
 		"last_error_at":           nil,
 		"last_error_provider":     nil,
@@ -157,7 +145,7 @@ func statsData(s *connStats) map[string]any {
 		"last_error_bank_code":    nil,
 		"last_error_bank_message": nil,
 	}
-	if fe := s.lastError.Load(); fe != nil {
+	if fe := s.LastError; fe != nil {
 		data["last_error"] = fe.Text
 		data["last_error_at"] = rfc3339(fe.At)
 		data["last_error_provider"] = fe.Provider
@@ -181,10 +169,10 @@ func (b *backend) statusList(ctx context.Context, req *logical.Request, _ *frame
 	info := make(map[string]any, len(names))
 	for _, name := range names {
 		row := map[string]any{"consecutive_failures": int64(0), "bank_requests": uint64(0), "last_error_at": nil}
-		if e := b.peekEntry(name); e != nil {
-			row["consecutive_failures"] = e.stats.consecutiveFailures.Load()
-			row["bank_requests"] = e.stats.bankRequests.Load()
-			if fe := e.stats.lastError.Load(); fe != nil {
+		if snap, ok := b.broker.Snapshot(name); ok {
+			row["consecutive_failures"] = snap.ConsecutiveFailures
+			row["bank_requests"] = snap.BankRequests
+			if fe := snap.LastError; fe != nil {
 				row["last_error_at"] = rfc3339(fe.At)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bankauth/vault-plugin-secrets-bankauth/broker"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/emulator"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -11,6 +12,8 @@ import (
 func TestStatusFollowsReadsAndFailures(t *testing.T) {
 	e := newTestEnv(t)
 	e.configure(t, "rak", emulator.Rakbank)
+	// The test steps the clock past backoffs; no background refresh meanwhile.
+	e.mustOK(t, logical.UpdateOperation, "config/rak", map[string]any{"background_refresh_idle": 0})
 
 	st := e.mustOK(t, logical.ReadOperation, "status/rak", nil).Data
 	if st["provider"] != emulator.Rakbank || st["token_cached"] != false || st["bank_requests"] != uint64(0) || st["last_error"] != nil {
@@ -64,8 +67,7 @@ func TestStatusFollowsReadsAndFailures(t *testing.T) {
 	}
 	// The backoff over (reset here rather than waited for), a second failure
 	// makes a streak of two.
-	rak := e.b.entryFor("rak")
-	rak.health.reset()
+	e.step(broker.FailureBackoffMax)
 	forceFails()
 	if st = e.mustOK(t, logical.ReadOperation, "status/rak", nil).Data; st["consecutive_failures"] != int64(2) || st["bank_requests"] != uint64(3) {
 		t.Errorf("second failure: %v", st)
@@ -73,7 +75,7 @@ func TestStatusFollowsReadsAndFailures(t *testing.T) {
 
 	// A success ends the streak but keeps the last error.
 	e.emu.ClearFailures()
-	rak.health.reset()
+	e.step(broker.FailureBackoffMax)
 	e.mustOK(t, logical.UpdateOperation, "token/rak", nil)
 	st = e.mustOK(t, logical.ReadOperation, "status/rak", nil).Data
 	if st["consecutive_failures"] != int64(0) || st["last_error_bank_code"] != "ESB-500" || st["bank_backoff_until"] != nil {

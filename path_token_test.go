@@ -70,7 +70,7 @@ func TestStaleTokenIsReplacedByRefreshGrant(t *testing.T) {
 	e.emu.SetTTL(emulator.Etranzact, 5*time.Second) // stale after 4s
 	e.configure(t, "etz", emulator.Etranzact)
 	first := e.mustOK(t, logical.ReadOperation, "token/etz", nil).Data["access_token"]
-	time.Sleep(4100 * time.Millisecond)
+	e.step(4100 * time.Millisecond)
 	second := e.mustOK(t, logical.ReadOperation, "token/etz", nil).Data["access_token"]
 	if first == second {
 		t.Fatal("stale token served again")
@@ -84,6 +84,7 @@ func TestForceRefresh(t *testing.T) {
 	e := newTestEnv(t)
 	e.configure(t, "ac", emulator.AccelerationCloud)
 	first := e.mustOK(t, logical.ReadOperation, "token/ac", nil).Data["access_token"]
+	e.step(time.Millisecond)
 	forced := e.mustOK(t, logical.UpdateOperation, "token/ac", nil)
 	if forced.Data["access_token"] == first || forced.Secret == nil {
 		t.Fatal("write did not force a new leased token")
@@ -93,6 +94,7 @@ func TestForceRefresh(t *testing.T) {
 	}
 	// A crowd forcing at once (all got a 401 from the bank) costs one request.
 	e.emu.SetLatency(emulator.AccelerationCloud, 100*time.Millisecond)
+	e.step(time.Millisecond)
 	before := e.emu.Stats(emulator.AccelerationCloud).Total
 	var wg sync.WaitGroup
 	for i := 0; i < 20; i++ {

@@ -69,6 +69,14 @@ func (c *Client) SetBudget(b *Budget) {
 	c.budget = b
 }
 
+// Budget returns the request budget set by SetBudget, or nil.
+func (c *Client) Budget() *Budget { return c.budget }
+
+// SetClock makes the client tell time with now (token issue and expiry
+// times, the request budget's windows, Retry-After); default time.Now.
+// Call it before the client's first Fetch.
+func (c *Client) SetClock(now func() time.Time) { c.now = now }
+
 // Config returns the config the client was built from.
 func (c *Client) Config() *Config { return c.cfg }
 

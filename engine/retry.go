@@ -97,7 +97,7 @@ func (c *Client) withRetries(ctx context.Context, try func(context.Context) (*To
 		}
 		wait := backoff(attempt)
 		if !ue.RetryAt.IsZero() {
-			wait = max(time.Until(ue.RetryAt), 0)
+			wait = max(ue.RetryAt.Sub(c.now()), 0) // RetryAt is on the client's clock
 		}
 		if dl, ok := ctx.Deadline(); ok && time.Now().Add(wait).After(dl) {
 			c.logger.Warn("bank request failed, retry would not fit the timeout", "provider", c.provider.Name(),

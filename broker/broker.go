@@ -1,0 +1,274 @@
+package broker
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+	"github.com/hashicorp/go-hclog"
+	"github.com/jonboulle/clockwork"
+)
+
+// Options configure a Broker. Only Store is needed for background refresh;
+// the rest have working defaults.
+type Options struct {
+	// Clock tells time and makes the timers; default the real clock.
+	Clock clockwork.Clock
+	// Logger receives one line per notable lifecycle event; default none.
+	Logger hclog.Logger
+	// Store is the mount's storage, used by background refreshes (requests
+	// bring their own). Nil turns background refresh off.
+	Store Store
+	// ReadOnly reports whether this node must not write storage
+	// (performance standby, DR secondary): it then never refreshes in the
+	// background, and a read needing a new token gets ErrReadOnly before the
+	// bank is asked.
+	ReadOnly func() bool
+	// RefreshLag is told how late each successful background refresh
+	// stored its new token, past its planned refresh point.
+	RefreshLag func(time.Duration)
+}
+
+// Broker owns every connection's token lifecycle on one mount. It is safe
+// for concurrent use.
+type Broker struct {
+	clock    clockwork.Clock
+	logger   hclog.Logger
+	store    Store
+	readOnly func() bool
+	lag      func(time.Duration)
+
+	mu    sync.RWMutex
+	conns map[string]*conn // only names whose config exists (or is being written)
+
+	sched *scheduler
+}
+
+// New returns a Broker and starts its background refresh scheduler; stop
+// it with Close.
+func New(opts Options) *Broker {
+	b := &Broker{clock: opts.Clock, logger: opts.Logger, store: opts.Store, readOnly: opts.ReadOnly,
+		lag: opts.RefreshLag, conns: map[string]*conn{}}
+	if b.clock == nil {
+		b.clock = clockwork.NewRealClock()
+	}
+	if b.logger == nil {
+		b.logger = hclog.NewNullLogger()
+	}
+	if b.readOnly == nil {
+		b.readOnly = func() bool { return false }
+	}
+	if b.lag == nil {
+		b.lag = func(time.Duration) {}
+	}
+	b.sched = newScheduler(b)
+	return b
+}
+
+// Close stops background refreshes (cancelling those running and waiting
+// for them) and releases every bank client.
+func (b *Broker) Close() {
+	b.sched.close()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, c := range b.conns {
+		c.drop()
+	}
+}
+
+// lookup returns the state of name, or nil; it never creates one.
+func (b *Broker) lookup(name string) *conn {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.conns[name]
+}
+
+// connFor returns the state of a configured name, creating it once storage
+// shows the config exists: names nobody configured get no state. When it
+// read the config, it returns it too (for load, saving a round trip).
+func (b *Broker) connFor(ctx context.Context, st Store, name string) (*conn, *engine.Config, error) {
+	if c := b.lookup(name); c != nil {
+		return c, nil, nil
+	}
+	cfg, err := st.Config(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg == nil {
+		return nil, nil, NoConfigError(name)
+	}
+	c := b.create(name)
+	return c, cfg, nil
+}
+
+func (b *Broker) create(name string) *conn {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c := b.conns[name]
+	if c == nil {
+		c = newConn(name)
+		b.conns[name] = c
+	}
+	return c
+}
+
+// remove drops name's state if it is still c.
+func (b *Broker) remove(name string, c *conn) {
+	b.mu.Lock()
+	if b.conns[name] == c {
+		delete(b.conns, name)
+	}
+	b.mu.Unlock()
+	b.sched.cancel(c)
+	c.drop()
+}
+
+// Change runs write, which changes name's config in storage, while no fetch
+// of name runs, then drops what memory holds for name (config, client,
+// token, backoff; the request budget and counters stay), whether or not
+// write succeeded: once storage may hold a new config, memory never serves
+// the old one.
+func (b *Broker) Change(ctx context.Context, name string, write func() error) error {
+	c := b.create(name)
+	if err := c.acquire(ctx); err != nil {
+		return err
+	}
+	defer c.release()
+	err := write()
+	b.sched.cancel(c)
+	c.drop()
+	return err
+}
+
+// Remove runs write, which deletes name's config from storage, while no
+// fetch of name runs, then forgets name entirely (its counters and request
+// budget included), whether or not write succeeded.
+func (b *Broker) Remove(ctx context.Context, name string, write func() error) error {
+	c := b.lookup(name)
+	if c == nil {
+		return write()
+	}
+	if err := c.acquire(ctx); err != nil {
+		return err
+	}
+	defer c.release()
+	err := write()
+	b.remove(name, c)
+	return err
+}
+
+// Forget drops what memory holds for name without waiting for a fetch in
+// flight (another node changed storage): that fetch neither stores nor
+// serves its token.
+func (b *Broker) Forget(name string) {
+	if c := b.lookup(name); c != nil {
+		b.sched.cancel(c)
+		c.drop()
+	}
+}
+
+// ForgetAll is Forget for every name (a profile changed on another node).
+func (b *Broker) ForgetAll() {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for _, c := range b.conns {
+		b.sched.cancel(c)
+		c.drop()
+	}
+}
+
+// Snapshot returns what this node knows of name; false if it holds no
+// state for it.
+func (b *Broker) Snapshot(name string) (Snapshot, bool) {
+	c := b.lookup(name)
+	if c == nil {
+		return Snapshot{}, false
+	}
+	return c.snapshot(true), true
+}
+
+// Each calls fn with every name that has state, in name order, and its
+// snapshot; brief calls it without the per-step request table.
+func (b *Broker) Each(brief bool, fn func(name string, s Snapshot)) {
+	b.mu.RLock()
+	list := make([]*conn, 0, len(b.conns))
+	for _, c := range b.conns {
+		list = append(list, c)
+	}
+	b.mu.RUnlock()
+	sort.Slice(list, func(i, j int) bool { return list[i].name < list[j].name })
+	for _, c := range list {
+		fn(c.name, c.snapshot(!brief))
+	}
+}
+
+// Len returns how many names have state.
+func (b *Broker) Len() int {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return len(b.conns)
+}
+
+// load returns c's current state, loading config, client, request budget
+// and stored token when memory has none. The caller holds c's lock. A
+// stored token obtained for another version of the config (its ConfigKey)
+// is never served. cfg, when not nil, was read from storage just before.
+func (b *Broker) load(ctx context.Context, st Store, c *conn, cfg *engine.Config) (*state, error) {
+	if s := c.current(); s != nil {
+		return s, nil
+	}
+	gen := c.gen.Load()
+	if cfg == nil {
+		var err error
+		if cfg, err = st.Config(ctx, c.name); err != nil {
+			return nil, err
+		}
+	}
+	if cfg == nil {
+		b.remove(c.name, c)
+		return nil, NoConfigError(c.name)
+	}
+	client, err := engine.NewClient(cfg, b.logger.With("config", c.name))
+	if err != nil {
+		return nil, err
+	}
+	client.SetClock(b.clock.Now)
+	client.SetObserver(&observer{provider: cfg.Provider, stats: &c.stats, now: b.clock.Now})
+	if err := b.attachBudget(ctx, st, c, client); err != nil {
+		client.Close()
+		return nil, err
+	}
+	tok, err := st.Token(ctx, c.name)
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	if tok != nil && tok.ConfigKey != cfg.CacheKey() {
+		b.logger.Info("stored token was obtained for another version of the config; not serving it", "config", c.name)
+		tok = nil
+	}
+	s := &state{cfg: cfg, client: client, tok: tok, gen: gen}
+	if !c.state.CompareAndSwap(nil, s) {
+		client.Close()
+		return nil, errConfigChanged
+	}
+	if c.gen.Load() != gen { // dropped while loading: what was read may be old
+		if c.state.CompareAndSwap(s, nil) {
+			client.Close()
+		}
+		return nil, errConfigChanged
+	}
+	return s, nil
+}
+
+// replace makes next, from fetch number no, the token of s, unless the
+// state was dropped or replaced meanwhile; it returns the new state, or nil.
+func (c *conn) replace(s *state, next *engine.Token, no uint64) *state {
+	ns := &state{cfg: s.cfg, client: s.client, tok: next, gen: s.gen, fetchNo: no}
+	if !c.state.CompareAndSwap(s, ns) || c.gen.Load() != s.gen {
+		return nil
+	}
+	return ns
+}

@@ -1,0 +1,35 @@
+// Package broker owns the token lifecycle of every bank connection of a
+// bankauth mount: which connections exist, their loaded config and bank
+// client, the cached token, single flight, serve-while-valid, failure
+// backoff, the request budget, background refresh and the counters that
+// status and metrics show. It knows nothing of Vault: storage reaches it
+// through Store, time through an injected clockwork.Clock.
+//
+// A read of a name goes like this (get.go):
+//
+//   - Cached answers from memory, without a lock or a storage round trip,
+//     when the name's token is fresh (FreshAt: before four fifths of its
+//     life). Only names whose config exists have state at all.
+//   - Otherwise Get takes the name's lock (one bank request at a time per
+//     name however many readers wait), loads config and stored token if
+//     memory has none, and returns the token if it is fresh by now (another
+//     reader fetched it while this one waited).
+//   - A stale token is replaced: unless the name is backing off after a
+//     failure, the bank is asked (by refresh grant where there is one), the
+//     new token is stored and only then handed out, and its background
+//     refresh is planned.
+//   - If no new token can be had and the old one still has life left, the
+//     old one is served with a warning naming the failure (serve-while-valid);
+//     a reader holding such a token waits at most StaleWaitLimit for another
+//     reader's bank request.
+//
+// Background refresh (schedule.go) is one goroutine and one timer for all
+// names: a token that readers use is renewed at 70% of its life, once per
+// token, never sooner than MinBackgroundLead after it arrived (a token too
+// short-lived for that is left to readers), and not at all once nobody has
+// read it for the config's background_refresh_idle.
+//
+// Config changes go through Change and Remove, which drop the in-memory
+// state even when the storage write failed half way; a fetch that started
+// under an older config never stores or serves its token over a newer one.
+package broker

@@ -1,0 +1,209 @@
+package broker
+
+import (
+	"context"
+	"errors"
+
+	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+)
+
+// Result is a token as a reader gets it.
+type Result struct {
+	Token *engine.Token
+	// Lease is whether reads of the config carry a Vault lease.
+	Lease bool
+	// Warning, when set, says why a stale (but still valid) token was
+	// served: no fresh one could be had.
+	Warning string
+}
+
+// Cached returns name's token when it is fresh in memory, without a lock
+// or a storage round trip; ok is false otherwise (call Get). It counts a
+// cache hit, records the read for background refresh, and plans the
+// refresh of a token whose plan was dropped while it went unread.
+func (b *Broker) Cached(name string) (res Result, ok bool) {
+	c := b.lookup(name)
+	if c == nil {
+		return Result{}, false
+	}
+	now := b.clock.Now()
+	c.touch(now)
+	s := c.current()
+	if s == nil || !s.tok.FreshAt(now) || s.cfg.NoCache {
+		return Result{}, false
+	}
+	c.stats.cacheHits.Add(1)
+	if c.planned.Load() != s.tok {
+		b.plan(c, s, now)
+	}
+	return Result{Token: s.tok, Lease: !s.cfg.NoLease}, true
+}
+
+// Get returns a valid token for name: the one in memory or storage while it
+// is fresh, else a new one from the bank (stored before it is handed out),
+// else, while the bank fails, the stale one with a warning as long as it
+// has life left. Concurrent callers of a stale token cause one bank
+// request. Errors: NoConfigError, ErrReadOnly, *BackoffError, the engine's
+// *UpstreamError and *BudgetError, storage and context errors.
+func (b *Broker) Get(ctx context.Context, st Store, name string) (Result, error) {
+	c, cfg, err := b.connFor(ctx, st, name)
+	if err != nil {
+		return Result{}, err
+	}
+	c.touch(b.clock.Now())
+	c.stats.cacheMisses.Add(1)
+	return b.obtain(ctx, st, c, cfg, false, 0)
+}
+
+// Refresh fetches a new token for name whatever the cached one's age (after
+// the bank refused the current one, say). Callers that force at the same
+// moment share one bank request: a token from a fetch that started after
+// the call began is accepted.
+func (b *Broker) Refresh(ctx context.Context, st Store, name string) (Result, error) {
+	c, cfg, err := b.connFor(ctx, st, name)
+	if err != nil {
+		return Result{}, err
+	}
+	c.touch(b.clock.Now())
+	return b.obtain(ctx, st, c, cfg, true, c.fetches.Load())
+}
+
+// obtain runs obtainOnce again (at most twice) when the config changed under
+// a fetch, so the reader gets a token of the config as it now is. cfg, when
+// not nil, is the config connFor just read from storage. A forced call
+// accepts only a token from a fetch numbered above after.
+func (b *Broker) obtain(ctx context.Context, st Store, c *conn, cfg *engine.Config, force bool, after uint64) (Result, error) {
+	for attempt := 0; ; attempt++ {
+		res, err := b.obtainOnce(ctx, st, c, cfg, force, after)
+		if !errors.Is(err, errConfigChanged) || attempt == 2 {
+			return res, err
+		}
+		cfg = nil
+	}
+}
+
+func (b *Broker) obtainOnce(ctx context.Context, st Store, c *conn, cfg *engine.Config, force bool, after uint64) (Result, error) {
+	if s := c.current(); s != nil && s.cfg.NoCache {
+		return b.fetchUncached(ctx, st, c, s)
+	}
+	if served, ok, err := b.acquireOrServe(ctx, c, force); ok || err != nil {
+		return served, err
+	}
+	s, err := b.load(ctx, st, c, cfg)
+	if err != nil {
+		c.release()
+		return Result{}, err
+	}
+	if s.cfg.NoCache {
+		c.release()
+		return b.fetchUncached(ctx, st, c, s)
+	}
+	defer c.release()
+
+	tok, now := s.tok, b.clock.Now()
+	if tok.FreshAt(now) && (!force || s.fetchNo > after) {
+		if c.planned.Load() != tok {
+			b.plan(c, s, now)
+		}
+		return Result{Token: tok, Lease: !s.cfg.NoLease}, nil
+	}
+	// A node that cannot store the new token lets Vault forward the request
+	// to the active node before the bank is called, not after.
+	if b.readOnly() {
+		return Result{}, ErrReadOnly
+	}
+	if cause, retryAt, backing := c.health.backingOff(now); backing {
+		err = &BackoffError{Cause: cause, RetryAt: retryAt}
+	} else {
+		var ns *state
+		if ns, err = b.renew(ctx, st, c, s); err == nil {
+			return Result{Token: ns.tok, Lease: !ns.cfg.NoLease}, nil
+		}
+		if errors.Is(err, errConfigChanged) {
+			return Result{}, err
+		}
+	}
+	now = b.clock.Now()
+	if !force && usableAt(tok, now) {
+		// Logged once per failed fetch, not on every read during the backoff.
+		var bo *BackoffError
+		if !errors.As(err, &bo) {
+			b.logger.Warn("serving the cached token while the bank fails", "config", c.name, "provider", s.cfg.Provider,
+				"expires_at", tok.ExpiresAt.UTC(), "error", err)
+		}
+		c.stats.staleServed.Add(1)
+		return Result{Token: tok, Lease: !s.cfg.NoLease, Warning: staleWarning(tok, err, now)}, nil
+	}
+	return Result{}, err
+}
+
+// acquireOrServe takes c's lock (ok false, err nil). A reader whose token in
+// memory is stale but still valid waits at most StaleWaitLimit for a bank
+// request in progress, then is served that token with a warning (ok true).
+func (b *Broker) acquireOrServe(ctx context.Context, c *conn, force bool) (Result, bool, error) {
+	s := c.current()
+	if force || s == nil || !usableAt(s.tok, b.clock.Now().Add(StaleWaitLimit)) {
+		return Result{}, false, c.acquire(ctx)
+	}
+	got, err := c.acquireWithin(ctx, b.clock, StaleWaitLimit)
+	if got || err != nil {
+		return Result{}, false, err
+	}
+	c.stats.staleServed.Add(1)
+	return Result{Token: s.tok, Lease: !s.cfg.NoLease, Warning: staleWarning(s.tok, busyError{}, b.clock.Now())}, true, nil
+}
+
+// renew fetches a new token from the bank (by refresh grant where the
+// provider has one), stores it, and only then makes it the current token
+// and plans its background refresh: a token (and the rotated single-use
+// refresh token that came with it) is in storage before anyone sees it. A
+// token fetched under a config that changed meanwhile is neither stored
+// nor served (errConfigChanged). The caller holds c's lock.
+func (b *Broker) renew(ctx context.Context, st Store, c *conn, s *state) (*state, error) {
+	no := c.fetches.Add(1)
+	next, err := s.client.Fetch(ctx, s.tok)
+	b.saveBudget(ctx, st, c, s)
+	if err != nil {
+		// A caller that gave up says nothing about the bank.
+		if ctx.Err() == nil {
+			c.health.failed(err, b.clock.Now())
+		}
+		return nil, err
+	}
+	if c.current() != s {
+		return nil, errConfigChanged
+	}
+	if err := st.PutToken(ctx, c.name, next); err != nil {
+		// Not handed out unstored; back off as after a bank failure.
+		c.health.failed(err, b.clock.Now())
+		return nil, err
+	}
+	ns := c.replace(s, next, no)
+	if ns == nil {
+		return nil, errConfigChanged
+	}
+	c.health.reset()
+	b.plan(c, ns, b.clock.Now())
+	return ns, nil
+}
+
+// fetchUncached serves configs with cache=false: every call fetches a new
+// token, in parallel (each reader needs its own single-use token), and no
+// token is kept. Like every config they back off after a failure and keep
+// to (and save) their request budget.
+func (b *Broker) fetchUncached(ctx context.Context, st Store, c *conn, s *state) (Result, error) {
+	now := b.clock.Now()
+	if cause, retryAt, backing := c.health.backingOff(now); backing {
+		return Result{}, &BackoffError{Cause: cause, RetryAt: retryAt}
+	}
+	tok, err := s.client.Fetch(ctx, nil)
+	b.saveBudget(ctx, st, c, s)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.health.failed(err, b.clock.Now())
+		}
+		return Result{}, err
+	}
+	c.health.reset()
+	return Result{Token: tok, Lease: !s.cfg.NoLease}, nil
+}

@@ -1,0 +1,119 @@
+package bankauth
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// The schema of config/<name>: every field a config may set, and the checks
+// on raw input that come before the framework parses it.
+
+const fieldOAuthMetadata = engine.FieldOAuthMetadata
+
+// fieldLease turns Vault leases on token reads on (default) or off.
+const fieldLease = "lease"
+
+// configFields is the schema of config/<name>: the common fields plus every
+// provider's own fields. Which of these a config may set depends on its
+// provider; Validate enforces that.
+func configFields() map[string]*framework.FieldSchema {
+	fields := map[string]*framework.FieldSchema{
+		"name": {Type: framework.TypeNameString, Required: true,
+			Description: "Name of the bank connection; tokens are read at token/<name>."},
+		engine.FieldProvider: {Type: framework.TypeString, Required: true,
+			Description: "Bank protocol: " + strings.Join(engine.Names(), ", ") + ", or the name of a profile written to profile/<name>. Required when creating."},
+		engine.FieldBaseURL: {Type: framework.TypeString,
+			Description: "Bank API base URL (https; http only for loopback). Defaults to the provider's public sandbox where it has one; required for isbank."},
+		engine.FieldCACert: {Type: framework.TypeString,
+			Description: "PEM certificates trusted for the bank's TLS, in addition to the system roots."},
+		engine.FieldTimeout: {Type: framework.TypeDurationSecond,
+			Description: fmt.Sprintf("Limit for one token fetch, all steps included. Default %s, at most %s.", engine.DefaultTimeout, engine.MaxTimeout)},
+		fieldLease: {Type: framework.TypeBool, Default: true,
+			Description: "Whether token reads carry a non-renewable Vault lease (default true). With false, reads return the same data without a lease (expires_in and expires_at carry the expiry) and cost Vault no lease entry; Vault Agent then re-reads only every static_secret_render_interval."},
+	}
+	for name, f := range engine.AllFields() {
+		fs := &framework.FieldSchema{Type: framework.TypeString, Description: f.Description}
+		if f.Secret {
+			fs.DisplayAttrs = &framework.DisplayAttributes{Sensitive: true}
+		}
+		fields[name] = fs
+	}
+	for name, fs := range commonConfigFields() {
+		fields[name] = fs
+	}
+	for name, f := range lifecycleFields() {
+		fields[name] = f
+	}
+	fields[fieldOAuthMetadata].Description = `RAKBANK only: JSON object sent as oauth_metadata, e.g. {"account_id":"0188000049916"}. Accepts a JSON string or an object.`
+	return fields
+}
+
+// commonConfigFields are config fields that apply to every provider and are
+// kept when a config changes provider: the mTLS client certificate and
+// whether tokens are cached.
+func commonConfigFields() map[string]*framework.FieldSchema {
+	return map[string]*framework.FieldSchema{
+		engine.FieldTLSClientCert: {Type: framework.TypeString,
+			Description: "PEM client certificate (chain) presented to the bank for mutual TLS. Requires tls_client_key."},
+		engine.FieldTLSClientKey: {Type: framework.TypeString,
+			Description:  "PEM private key of tls_client_cert (PKCS#8, PKCS#1 or EC). Write-only.",
+			DisplayAttrs: &framework.DisplayAttributes{Sensitive: true}},
+		fieldCache: {Type: framework.TypeBool, Default: true,
+			Description: "Cache the token (default). false: every read fetches a new token and nothing is stored, for banks whose tokens are single-use."},
+	}
+}
+
+const fieldCache = "cache"
+
+// lifecycleFields are the config fields for token lifetime, background
+// refresh and the bank's request budget, common to every provider.
+func lifecycleFields() map[string]*framework.FieldSchema {
+	return map[string]*framework.FieldSchema{
+		engine.FieldDefaultLifetime: {Type: framework.TypeDurationSecond,
+			Description: "Lifetime assumed for a token whose answer has neither expires_in nor a JWT exp claim. Default 0: such an answer is an error."},
+		engine.FieldBackgroundRefreshIdle: {Type: framework.TypeDurationSecond,
+			Description: fmt.Sprintf("Keep renewing a token in the background before it turns stale while it was read within this long. Default %s; 0 turns background refresh off.", engine.DefaultBackgroundRefreshIdle)},
+		engine.FieldMaxRequestsPerMinute: {Type: framework.TypeInt,
+			Description: "Most bank requests (retries included) in any 60 seconds; 0 means no limit. Default: the provider's published budget (accelerationcloud 10), else no limit."},
+		engine.FieldMaxRequestsPerDay: {Type: framework.TypeInt,
+			Description: "Most bank requests (retries included) in any 24 hours; 0 means no limit. Default: the provider's published budget (accelerationcloud 60), else no limit."},
+	}
+}
+
+// badConfigInput refuses, with a 400 naming the field and before anything is
+// stored, what the framework would answer badly: an empty field name (its
+// message would name no field), and a JSON list or object sent for a field
+// that takes a string (the framework's message quotes the value, and the
+// value may be a client secret or a password).
+func badConfigInput(req *logical.Request) *logical.Response {
+	if !strings.HasPrefix(req.Path, configPrefix) || len(req.Data) == 0 {
+		return nil
+	}
+	fields := configFields()
+	keys := make([]string, 0, len(req.Data))
+	for k := range req.Data {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if k == "" {
+			return logical.ErrorResponse(`invalid field "": a field name must not be empty`)
+		}
+		f, ok := fields[k]
+		if !ok || (f.Type != framework.TypeString && f.Type != framework.TypeNameString) {
+			continue
+		}
+		switch req.Data[k].(type) {
+		case nil, string, bool, json.Number, int, int64, float64:
+		default:
+			return logical.ErrorResponse("invalid %s: must be a string", k)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,152 @@
+package bankauth
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bankauth/vault-plugin-secrets-bankauth/broker"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// Storage layout of a mount:
+//
+//	config/<name>   engine.Config (seal-wrapped)
+//	token/<name>    engine.Token (seal-wrapped, local to a replication cluster)
+//	budget/<name>   storedBudget (local)
+//	profile/<name>  storedProfile
+//	settings        mountSettings
+const (
+	configPrefix = "config/"
+	tokenPrefix  = "token/"
+	// budgetPrefix holds each name's recent bank request times, so that the
+	// request budget (max_requests_per_minute/day) survives a Vault restart
+	// or plugin reload.
+	budgetPrefix = "budget/"
+)
+
+// storedBudget is what budget/<name> holds: request times in Unix
+// milliseconds, oldest first.
+type storedBudget struct {
+	SentMillis []int64 `json:"sent_ms"`
+}
+
+// readConfig reads a config from storage; nil if there is none.
+func readConfig(ctx context.Context, s logical.Storage, name string) (*engine.Config, error) {
+	se, err := s.Get(ctx, configPrefix+name)
+	if err != nil || se == nil {
+		return nil, err
+	}
+	var cfg engine.Config
+	if err := se.DecodeJSON(&cfg); err != nil {
+		return nil, fmt.Errorf("decoding config %q: %w", name, err)
+	}
+	return &cfg, nil
+}
+
+// readToken reads a stored token; nil if there is none.
+func readToken(ctx context.Context, s logical.Storage, name string) (*engine.Token, error) {
+	se, err := s.Get(ctx, tokenPrefix+name)
+	if err != nil || se == nil {
+		return nil, err
+	}
+	var tok engine.Token
+	if err := se.DecodeJSON(&tok); err != nil {
+		return nil, fmt.Errorf("decoding stored token of %q: %w", name, err)
+	}
+	return &tok, nil
+}
+
+// attachProfile makes a config whose provider is not built in run the
+// stored profile of that name. A config without provider, or with a
+// built-in one, is left alone; an unknown name is a *engine.FieldError.
+func attachProfile(ctx context.Context, s logical.Storage, cfg *engine.Config) error {
+	if cfg.Provider == "" {
+		return nil
+	}
+	if _, builtin := engine.Lookup(cfg.Provider); builtin {
+		return nil
+	}
+	p, _, err := readProfile(ctx, s, cfg.Provider)
+	if err != nil {
+		return err
+	}
+	if p == nil {
+		return &engine.FieldError{Field: engine.FieldProvider, Message: fmt.Sprintf(
+			"unknown provider %q (built in: %s; or write bankauth/profile/%s first)", cfg.Provider, strings.Join(engine.Names(), ", "), cfg.Provider)}
+	}
+	prov, err := engine.NewProfileProvider(cfg.Provider, p)
+	if err != nil {
+		return err
+	}
+	cfg.UseProvider(prov)
+	return nil
+}
+
+// store is the broker's view of a mount's Vault storage.
+type store struct{ s logical.Storage }
+
+var _ broker.Store = store{}
+
+// Config reads a config with its profile attached.
+func (st store) Config(ctx context.Context, name string) (*engine.Config, error) {
+	cfg, err := readConfig(ctx, st.s, name)
+	if err != nil || cfg == nil {
+		return nil, err
+	}
+	if err := attachProfile(ctx, st.s, cfg); err != nil {
+		return nil, fmt.Errorf("stored config %q: %w", name, err)
+	}
+	return cfg, nil
+}
+
+func (st store) Token(ctx context.Context, name string) (*engine.Token, error) {
+	return readToken(ctx, st.s, name)
+}
+
+func (st store) PutToken(ctx context.Context, name string, tok *engine.Token) error {
+	se, err := logical.StorageEntryJSON(tokenPrefix+name, tok)
+	if err != nil {
+		return err
+	}
+	return readOnlyError(st.s.Put(ctx, se))
+}
+
+func (st store) Budget(ctx context.Context, name string) ([]time.Time, error) {
+	se, err := st.s.Get(ctx, budgetPrefix+name)
+	if err != nil || se == nil {
+		return nil, err
+	}
+	var sb storedBudget
+	if err := se.DecodeJSON(&sb); err != nil {
+		return nil, fmt.Errorf("decoding request budget of %q: %w", name, err)
+	}
+	sent := make([]time.Time, len(sb.SentMillis))
+	for i, ms := range sb.SentMillis {
+		sent[i] = time.UnixMilli(ms)
+	}
+	return sent, nil
+}
+
+func (st store) PutBudget(ctx context.Context, name string, sent []time.Time) error {
+	sb := storedBudget{SentMillis: make([]int64, len(sent))}
+	for i, t := range sent {
+		sb.SentMillis[i] = t.UnixMilli()
+	}
+	se, err := logical.StorageEntryJSON(budgetPrefix+name, sb)
+	if err != nil {
+		return err
+	}
+	return st.s.Put(ctx, se)
+}
+
+// readOnlyError turns Vault's read-only storage error, which crosses gRPC
+// as text, into broker.ErrReadOnly.
+func readOnlyError(err error) error {
+	if err != nil && strings.Contains(err.Error(), logical.ErrReadOnly.Error()) {
+		return fmt.Errorf("%w: %v", broker.ErrReadOnly, err)
+	}
+	return err
+}
