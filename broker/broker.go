@@ -4,6 +4,7 @@ import (
 	"context"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
@@ -42,6 +43,9 @@ type Broker struct {
 
 	mu    sync.RWMutex
 	conns map[string]*conn // only names whose config exists (or is being written)
+	// epoch counts config changes of any name (Change, Remove, Forget): a
+	// config read before a change is not used after it.
+	epoch atomic.Uint64
 
 	sched *scheduler
 }
@@ -87,11 +91,13 @@ func (b *Broker) lookup(name string) *conn {
 
 // connFor returns the state of a configured name, creating it once storage
 // shows the config exists: names nobody configured get no state. When it
-// read the config, it returns it too (for load, saving a round trip).
+// created the state it returns the config it read too (for load, saving a
+// round trip), unless a config changed meanwhile.
 func (b *Broker) connFor(ctx context.Context, st Store, name string) (*conn, *engine.Config, error) {
 	if c := b.lookup(name); c != nil {
 		return c, nil, nil
 	}
+	epoch := b.epoch.Load()
 	cfg, err := st.Config(ctx, name)
 	if err != nil {
 		return nil, nil, err
@@ -99,19 +105,22 @@ func (b *Broker) connFor(ctx context.Context, st Store, name string) (*conn, *en
 	if cfg == nil {
 		return nil, nil, NoConfigError(name)
 	}
-	c := b.create(name)
+	c, created := b.create(name)
+	if !created || b.epoch.Load() != epoch {
+		cfg = nil
+	}
 	return c, cfg, nil
 }
 
-func (b *Broker) create(name string) *conn {
+// create returns name's state, creating it (created true) if there is none.
+func (b *Broker) create(name string) (c *conn, created bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	c := b.conns[name]
-	if c == nil {
-		c = newConn(name)
+	if c = b.conns[name]; c == nil {
+		c, created = newConn(name), true
 		b.conns[name] = c
 	}
-	return c
+	return c, created
 }
 
 // remove drops name's state if it is still c.
@@ -129,16 +138,22 @@ func (b *Broker) remove(name string, c *conn) {
 // of name runs, then drops what memory holds for name (config, client,
 // token, backoff; the request budget and counters stay), whether or not
 // write succeeded: once storage may hold a new config, memory never serves
-// the old one.
+// the old one. State Change had to create for it is not kept: the next
+// read creates it if the config exists.
 func (b *Broker) Change(ctx context.Context, name string, write func() error) error {
-	c := b.create(name)
+	c, created := b.create(name)
 	if err := c.acquire(ctx); err != nil {
 		return err
 	}
 	defer c.release()
 	err := write()
-	b.sched.cancel(c)
-	c.drop()
+	b.epoch.Add(1)
+	if created {
+		b.remove(name, c)
+	} else {
+		b.sched.cancel(c)
+		c.drop()
+	}
 	return err
 }
 
@@ -146,15 +161,13 @@ func (b *Broker) Change(ctx context.Context, name string, write func() error) er
 // fetch of name runs, then forgets name entirely (its counters and request
 // budget included), whether or not write succeeded.
 func (b *Broker) Remove(ctx context.Context, name string, write func() error) error {
-	c := b.lookup(name)
-	if c == nil {
-		return write()
-	}
+	c, _ := b.create(name)
 	if err := c.acquire(ctx); err != nil {
 		return err
 	}
 	defer c.release()
 	err := write()
+	b.epoch.Add(1)
 	b.remove(name, c)
 	return err
 }
@@ -163,6 +176,7 @@ func (b *Broker) Remove(ctx context.Context, name string, write func() error) er
 // flight (another node changed storage): that fetch neither stores nor
 // serves its token.
 func (b *Broker) Forget(name string) {
+	b.epoch.Add(1)
 	if c := b.lookup(name); c != nil {
 		b.sched.cancel(c)
 		c.drop()
@@ -171,6 +185,7 @@ func (b *Broker) Forget(name string) {
 
 // ForgetAll is Forget for every name (a profile changed on another node).
 func (b *Broker) ForgetAll() {
+	b.epoch.Add(1)
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	for _, c := range b.conns {
