@@ -71,8 +71,8 @@ func New(opts Options) *Broker {
 	return b
 }
 
-// Close stops background refreshes (cancelling those running and waiting
-// for them) and releases every bank client.
+// Close stops background refreshes, cancelling those running and waiting
+// for them.
 func (b *Broker) Close() {
 	b.sched.close()
 	b.mu.Lock()
@@ -135,8 +135,8 @@ func (b *Broker) remove(name string, c *conn) {
 }
 
 // Change runs write, which changes name's config in storage, while no fetch
-// of name runs, then drops what memory holds for name (config, client,
-// token, backoff; the request budget and counters stay), whether or not
+// of name runs, then drops what memory holds for name (settings, token,
+// backoff; the request budget and counters stay), whether or not
 // write succeeded: once storage may hold a new config, memory never serves
 // the old one. State Change had to create for it is not kept: the next
 // read creates it if the config exists.
@@ -226,62 +226,46 @@ func (b *Broker) Len() int {
 	return len(b.conns)
 }
 
-// load returns c's current state, loading config, client, request budget
-// and stored token when memory has none. The caller holds c's lock. A
-// stored token obtained for another version of the config (its ConfigKey)
-// is never served. cfg, when not nil, was read from storage just before.
-func (b *Broker) load(ctx context.Context, st Store, c *conn, cfg *engine.Config) (*state, error) {
+// load returns c's current state, loading settings and stored token when
+// memory has none. The caller holds c's lock. A stored token obtained for
+// another version of the config (its ConfigKey) is never served. cfg, when
+// not nil, was read from storage just before. load returns the config it
+// used when it loaded (nil when the state was in memory already).
+func (b *Broker) load(ctx context.Context, st Store, c *conn, cfg *engine.Config) (*state, *engine.Config, error) {
 	if s := c.current(); s != nil {
-		return s, nil
+		return s, nil, nil
 	}
 	gen := c.gen.Load()
 	if cfg == nil {
 		var err error
-		if cfg, err = st.Config(ctx, c.name); err != nil {
-			return nil, err
+		if cfg, err = b.readConfig(ctx, st, c); err != nil {
+			return nil, nil, err
 		}
-	}
-	if cfg == nil {
-		b.remove(c.name, c)
-		return nil, NoConfigError(c.name)
-	}
-	client, err := engine.NewClient(cfg, b.logger.With("config", c.name))
-	if err != nil {
-		return nil, err
-	}
-	client.SetClock(b.clock.Now)
-	client.SetObserver(&observer{provider: cfg.Provider, stats: &c.stats, now: b.clock.Now})
-	if err := b.attachBudget(ctx, st, c, client); err != nil {
-		client.Close()
-		return nil, err
 	}
 	tok, err := st.Token(ctx, c.name)
 	if err != nil {
-		client.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	if tok != nil && tok.ConfigKey != cfg.CacheKey() {
 		b.logger.Info("stored token was obtained for another version of the config; not serving it", "config", c.name)
 		tok = nil
 	}
-	s := &state{cfg: cfg, client: client, tok: tok, gen: gen}
+	s := &state{tok: tok, view: viewOf(cfg), gen: gen}
 	if !c.state.CompareAndSwap(nil, s) {
-		client.Close()
-		return nil, errConfigChanged
+		return nil, nil, errConfigChanged
 	}
 	if c.gen.Load() != gen { // dropped while loading: what was read may be old
-		if c.state.CompareAndSwap(s, nil) {
-			client.Close()
-		}
-		return nil, errConfigChanged
+		c.state.CompareAndSwap(s, nil)
+		return nil, nil, errConfigChanged
 	}
-	return s, nil
+	return s, cfg, nil
 }
 
-// replace makes next, from fetch number no, the token of s, unless the
-// state was dropped or replaced meanwhile; it returns the new state, or nil.
-func (c *conn) replace(s *state, next *engine.Token, no uint64) *state {
-	ns := &state{cfg: s.cfg, client: s.client, tok: next, gen: s.gen, fetchNo: no}
+// replace makes next, from fetch number no under a config seen as v, the
+// token of s, unless the state was dropped or replaced meanwhile; it
+// returns the new state, or nil.
+func (c *conn) replace(s *state, next *engine.Token, no uint64, v view) *state {
+	ns := &state{tok: next, view: v, gen: s.gen, fetchNo: no}
 	if !c.state.CompareAndSwap(s, ns) || c.gen.Load() != s.gen {
 		return nil
 	}

@@ -26,8 +26,8 @@ func (b *Broker) attachBudget(ctx context.Context, st Store, c *conn, client *en
 
 // saveBudget stores the budget's request times when they changed. A failure
 // is logged, not returned: the token is what the reader came for.
-func (b *Broker) saveBudget(ctx context.Context, st Store, c *conn, s *state) {
-	budget := s.client.Budget()
+func (b *Broker) saveBudget(ctx context.Context, st Store, c *conn, client *engine.Client) {
+	budget := client.Budget()
 	if budget == nil {
 		return
 	}

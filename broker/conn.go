@@ -30,13 +30,14 @@ type conn struct {
 	item     *item // the planned background refresh; guarded by the scheduler's mutex
 }
 
-// state is a connection's config as loaded from storage, its bank client
-// and the token obtained under that config (nil: none yet).
+// state is what memory keeps of a connection between fetches: the token
+// obtained under its config (nil: none yet) and the few settings the read
+// path needs. The config itself and a bank client are built from storage
+// for each fetch (client.go), so 100,000 idle connections cost little.
 type state struct {
-	cfg    *engine.Config
-	client *engine.Client
-	tok    *engine.Token
-	gen    uint64
+	tok *engine.Token
+	view
+	gen uint64
 	// fetchNo numbers the fetch that brought tok; 0 when it came from
 	// storage.
 	fetchNo uint64
@@ -92,14 +93,12 @@ func (c *conn) touch(now time.Time) {
 	}
 }
 
-// drop forgets the loaded config, client and token: a new generation
+// drop forgets the loaded settings and token: a new generation
 // begins, and whatever was loaded or fetched under the old one is never
 // served or stored. Safe without the lock.
 func (c *conn) drop() {
 	c.gen.Add(1)
-	if old := c.state.Swap(nil); old != nil {
-		old.client.Close()
-	}
+	c.state.Store(nil)
 	c.planned.Store(nil)
 	c.health.reset()
 }

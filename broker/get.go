@@ -29,14 +29,14 @@ func (b *Broker) Cached(name string) (res Result, ok bool) {
 	now := b.clock.Now()
 	c.touch(now)
 	s := c.current()
-	if s == nil || !s.tok.FreshAt(now) || s.cfg.NoCache {
+	if s == nil || !s.tok.FreshAt(now) || s.noCache {
 		return Result{}, false
 	}
 	c.stats.cacheHits.Add(1)
 	if c.planned.Load() != s.tok {
 		b.plan(c, s, now)
 	}
-	return Result{Token: s.tok, Lease: !s.cfg.NoLease}, true
+	return Result{Token: s.tok, Lease: s.lease}, true
 }
 
 // Get returns a valid token for name: the one in memory or storage while it
@@ -83,20 +83,20 @@ func (b *Broker) obtain(ctx context.Context, st Store, c *conn, cfg *engine.Conf
 }
 
 func (b *Broker) obtainOnce(ctx context.Context, st Store, c *conn, cfg *engine.Config, force bool, after uint64) (Result, error) {
-	if s := c.current(); s != nil && s.cfg.NoCache {
-		return b.fetchUncached(ctx, st, c, s)
+	if s := c.current(); s != nil && s.noCache {
+		return b.fetchUncached(ctx, st, c)
 	}
 	if served, ok, err := b.acquireOrServe(ctx, c, force); ok || err != nil {
 		return served, err
 	}
-	s, err := b.load(ctx, st, c, cfg)
+	s, cfg, err := b.load(ctx, st, c, cfg)
 	if err != nil {
 		c.release()
 		return Result{}, err
 	}
-	if s.cfg.NoCache {
+	if s.noCache {
 		c.release()
-		return b.fetchUncached(ctx, st, c, s)
+		return b.fetchUncached(ctx, st, c)
 	}
 	defer c.release()
 
@@ -105,7 +105,7 @@ func (b *Broker) obtainOnce(ctx context.Context, st Store, c *conn, cfg *engine.
 		if c.planned.Load() != tok {
 			b.plan(c, s, now)
 		}
-		return Result{Token: tok, Lease: !s.cfg.NoLease}, nil
+		return Result{Token: tok, Lease: s.lease}, nil
 	}
 	// A node that cannot store the new token lets Vault forward the request
 	// to the active node before the bank is called, not after.
@@ -116,8 +116,8 @@ func (b *Broker) obtainOnce(ctx context.Context, st Store, c *conn, cfg *engine.
 		err = &BackoffError{Cause: cause, RetryAt: retryAt}
 	} else {
 		var ns *state
-		if ns, err = b.renew(ctx, st, c, s); err == nil {
-			return Result{Token: ns.tok, Lease: !ns.cfg.NoLease}, nil
+		if ns, err = b.renew(ctx, st, c, s, cfg); err == nil {
+			return Result{Token: ns.tok, Lease: ns.lease}, nil
 		}
 		if errors.Is(err, errConfigChanged) {
 			return Result{}, err
@@ -128,11 +128,11 @@ func (b *Broker) obtainOnce(ctx context.Context, st Store, c *conn, cfg *engine.
 		// Logged once per failed fetch, not on every read during the backoff.
 		var bo *BackoffError
 		if !errors.As(err, &bo) {
-			b.logger.Warn("serving the cached token while the bank fails", "config", c.name, "provider", s.cfg.Provider,
+			b.logger.Warn("serving the cached token while the bank fails", "config", c.name, "provider", s.provider,
 				"expires_at", tok.ExpiresAt.UTC(), "error", err)
 		}
 		c.stats.staleServed.Add(1)
-		return Result{Token: tok, Lease: !s.cfg.NoLease, Warning: staleWarning(tok, err, now)}, nil
+		return Result{Token: tok, Lease: s.lease, Warning: staleWarning(tok, err, now)}, nil
 	}
 	return Result{}, err
 }
@@ -150,7 +150,7 @@ func (b *Broker) acquireOrServe(ctx context.Context, c *conn, force bool) (Resul
 		return Result{}, false, err
 	}
 	c.stats.staleServed.Add(1)
-	return Result{Token: s.tok, Lease: !s.cfg.NoLease, Warning: staleWarning(s.tok, busyError{}, b.clock.Now())}, true, nil
+	return Result{Token: s.tok, Lease: s.lease, Warning: staleWarning(s.tok, busyError{}, b.clock.Now())}, true, nil
 }
 
 // renew fetches a new token from the bank (by refresh grant where the
@@ -158,11 +158,17 @@ func (b *Broker) acquireOrServe(ctx context.Context, c *conn, force bool) (Resul
 // and plans its background refresh: a token (and the rotated single-use
 // refresh token that came with it) is in storage before anyone sees it. A
 // token fetched under a config that changed meanwhile is neither stored
-// nor served (errConfigChanged). The caller holds c's lock.
-func (b *Broker) renew(ctx context.Context, st Store, c *conn, s *state) (*state, error) {
+// nor served (errConfigChanged). cfg, when not nil, is the config just read
+// under the same lock. The caller holds c's lock.
+func (b *Broker) renew(ctx context.Context, st Store, c *conn, s *state, cfg *engine.Config) (*state, error) {
+	client, cfg, err := b.client(ctx, st, c, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer client.Close()
 	no := c.fetches.Add(1)
-	next, err := s.client.Fetch(ctx, s.tok)
-	b.saveBudget(ctx, st, c, s)
+	next, err := client.Fetch(ctx, s.tok)
+	b.saveBudget(ctx, st, c, client)
 	if err != nil {
 		// A caller that gave up says nothing about the bank.
 		if ctx.Err() == nil {
@@ -178,7 +184,7 @@ func (b *Broker) renew(ctx context.Context, st Store, c *conn, s *state) (*state
 		c.health.failed(err, b.clock.Now())
 		return nil, err
 	}
-	ns := c.replace(s, next, no)
+	ns := c.replace(s, next, no, viewOf(cfg))
 	if ns == nil {
 		return nil, errConfigChanged
 	}
@@ -191,13 +197,22 @@ func (b *Broker) renew(ctx context.Context, st Store, c *conn, s *state) (*state
 // token, in parallel (each reader needs its own single-use token), and no
 // token is kept. Like every config they back off after a failure and keep
 // to (and save) their request budget.
-func (b *Broker) fetchUncached(ctx context.Context, st Store, c *conn, s *state) (Result, error) {
+func (b *Broker) fetchUncached(ctx context.Context, st Store, c *conn) (Result, error) {
 	now := b.clock.Now()
 	if cause, retryAt, backing := c.health.backingOff(now); backing {
 		return Result{}, &BackoffError{Cause: cause, RetryAt: retryAt}
 	}
-	tok, err := s.client.Fetch(ctx, nil)
-	b.saveBudget(ctx, st, c, s)
+	if err := c.acquire(ctx); err != nil { // only while the client loads the request budget
+		return Result{}, err
+	}
+	client, cfg, err := b.client(ctx, st, c, nil)
+	c.release()
+	if err != nil {
+		return Result{}, err
+	}
+	defer client.Close()
+	tok, err := client.Fetch(ctx, nil)
+	b.saveBudget(ctx, st, c, client)
 	if err != nil {
 		if ctx.Err() == nil {
 			c.health.failed(err, b.clock.Now())
@@ -205,5 +220,5 @@ func (b *Broker) fetchUncached(ctx context.Context, st Store, c *conn, s *state)
 		return Result{}, err
 	}
 	c.health.reset()
-	return Result{Token: tok, Lease: !s.cfg.NoLease}, nil
+	return Result{Token: tok, Lease: !cfg.NoLease}, nil
 }

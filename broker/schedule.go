@@ -87,7 +87,7 @@ func newScheduler(b *Broker) *scheduler {
 // not possible on this broker, or the token is too short-lived for it.
 func (b *Broker) plan(c *conn, s *state, now time.Time) {
 	c.planned.Store(s.tok)
-	if s.tok == nil || s.cfg.EffectiveBackgroundRefreshIdle() <= 0 || b.store == nil {
+	if s.tok == nil || s.idle <= 0 || b.store == nil {
 		return
 	}
 	at := RefreshPoint(s.tok)
@@ -237,7 +237,7 @@ func (b *Broker) refreshInBackground(ctx context.Context, c *conn, tok *engine.T
 		return // renewed by a reader, or dropped by a config change
 	}
 	now := b.clock.Now()
-	idle := s.cfg.EffectiveBackgroundRefreshIdle()
+	idle := s.idle
 	if last := time.Unix(0, c.lastRead.Load()); now.Sub(last) > idle {
 		b.logger.Debug("background refresh: token not read recently, letting it go stale", "config", c.name,
 			"last_read", last.UTC(), "idle", idle)
@@ -251,8 +251,8 @@ func (b *Broker) refreshInBackground(ctx context.Context, c *conn, tok *engine.T
 		b.retryLater(c, tok, retryAt, now)
 		return
 	}
-	if _, err := b.renew(ctx, b.store, c, s); err != nil {
-		b.logger.Warn("background refresh failed", "config", c.name, "provider", s.cfg.Provider, "error", err)
+	if _, err := b.renew(ctx, b.store, c, s, nil); err != nil {
+		b.logger.Warn("background refresh failed", "config", c.name, "provider", s.provider, "error", err)
 		// Storage errors cross gRPC as text, hence the match.
 		if !strings.Contains(err.Error(), ErrReadOnly.Error()) {
 			b.retryLater(c, tok, c.health.retryTime(), now)

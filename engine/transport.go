@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-cleanhttp"
 )
@@ -20,12 +21,14 @@ import (
 // different client certificates never share a transport.
 var transports = struct {
 	sync.Mutex
-	m map[string]*sharedTransport
+	m     map[string]*sharedTransport
+	swept time.Time // last sweep of unreferenced transports
 }{m: map[string]*sharedTransport{}}
 
 type sharedTransport struct {
-	t    *http.Transport
-	refs int
+	t         *http.Transport
+	refs      int
+	idleSince time.Time // when refs last dropped to 0
 }
 
 // transportKey identifies what a connection carries: the trusted CAs and
@@ -57,19 +60,39 @@ func acquireTransport(cfg *Config) (*http.Transport, error) {
 	return st.t, nil
 }
 
-// releaseTransport drops a reference taken by acquireTransport; the last
-// one closes the transport's idle connections and forgets it.
+// transportLinger is how long a transport nobody holds is kept for the
+// next client (clients are built per fetch): its pooled connections and
+// parsed CA bundle are reused instead of dialled and parsed again.
+const transportLinger = 2 * time.Minute
+
+// releaseTransport drops a reference taken by acquireTransport. A transport
+// left unreferenced for transportLinger has its idle connections closed and
+// is forgotten, at a later acquire or release.
 func releaseTransport(cfg *Config) {
 	key := transportKey(cfg)
 	transports.Lock()
 	defer transports.Unlock()
-	st := transports.m[key]
-	if st == nil {
+	now := time.Now()
+	if st := transports.m[key]; st != nil {
+		if st.refs--; st.refs <= 0 {
+			st.refs, st.idleSince = 0, now
+		}
+	}
+	sweepTransports(now)
+}
+
+// sweepTransports forgets transports unreferenced for transportLinger, at
+// most once per half linger. The caller holds the transports lock.
+func sweepTransports(now time.Time) {
+	if now.Sub(transports.swept) < transportLinger/2 {
 		return
 	}
-	if st.refs--; st.refs <= 0 {
-		st.t.CloseIdleConnections()
-		delete(transports.m, key)
+	transports.swept = now
+	for key, st := range transports.m {
+		if st.refs == 0 && now.Sub(st.idleSince) >= transportLinger {
+			st.t.CloseIdleConnections()
+			delete(transports.m, key)
+		}
 	}
 }
 
