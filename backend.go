@@ -52,6 +52,7 @@ type backend struct {
 	storage     logical.Storage // the mount's storage view, for background refresh
 	refresher   *refresher
 
+	keys    keyState  // signing keys' locks and clock (key_store.go)
 	metrics *metrics  // this mount's Prometheus metrics (metrics.go)
 	started time.Time // when this backend was built: status counters count from here
 }
@@ -66,9 +67,10 @@ func newBackend() *backend {
 			// Tokens are per cluster: a performance secondary fetches its own
 			// rather than writing into replicated storage.
 			LocalStorage:    []string{tokenPrefix, budgetPrefix},
-			SealWrapStorage: []string{configPrefix, tokenPrefix},
-			// Answers only when the mount's settings allow it (path_metrics.go).
-			Unauthenticated: []string{publicMetricsPath},
+			SealWrapStorage: []string{configPrefix, tokenPrefix, keyPrefix},
+			// Answers only when the mount's settings allow it (path_metrics.go),
+			// and each key only with public_jwks=true (path_jwks.go).
+			Unauthenticated: []string{publicMetricsPath, publicJWKSPaths},
 		},
 		Paths: framework.PathAppend(
 			pathConfig(b),
@@ -77,6 +79,7 @@ func newBackend() *backend {
 			pathStatus(b),
 			pathMetrics(b),
 			pathSettings(b),
+			pathKey(b), pathSign(b), pathJWKS(b),
 		),
 		Secrets:        []*framework.Secret{secretToken(b)},
 		Invalidate:     b.invalidate,
@@ -107,6 +110,9 @@ func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 				req.Data[fieldProfile] = string(enc)
 			}
 		}
+	}
+	if resp := keyInput(req); resp != nil {
+		return resp, nil
 	}
 	if resp := badConfigInput(req); resp != nil {
 		return resp, nil
