@@ -79,7 +79,7 @@ func newBackend() *backend {
 			pathStatus(b),
 			pathMetrics(b),
 			pathSettings(b),
-			pathKey(b), pathSign(b), pathJWKS(b),
+			pathKey(b), pathSign(b), pathJWKS(b), pathDPoP(b),
 		),
 		Secrets:        []*framework.Secret{secretToken(b)},
 		Invalidate:     b.invalidate,
@@ -144,6 +144,8 @@ func (b *backend) invalidate(_ context.Context, key string) {
 	case strings.HasPrefix(key, configPrefix):
 		b.entryFor(strings.TrimPrefix(key, configPrefix)).forget()
 	case strings.HasPrefix(key, profilePrefix):
+		b.forgetAll()
+	case strings.HasPrefix(key, keyPrefix): // configs using the key sign with its new version
 		b.forgetAll()
 	case strings.HasPrefix(key, tokenPrefix):
 		b.entryFor(strings.TrimPrefix(key, tokenPrefix)).token.Store(nil)

@@ -121,6 +121,9 @@ func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *fram
 	if err != nil {
 		return configError(err)
 	}
+	if err := resolveConfigKeys(ctx, req.Storage, cfg); err != nil { // key_config.go
+		return nil, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return configError(err)
 	}
@@ -251,6 +254,7 @@ func (b *backend) configRead(ctx context.Context, req *logical.Request, d *frame
 		data[k] = v
 	}
 	readCommonFields(cfg, data)
+	readKeyFields(cfg, data) // key_config.go
 	if p, ok := cfg.Lookup(); ok {
 		for _, f := range p.Fields() {
 			switch {

@@ -139,6 +139,9 @@ func (b *backend) keyWrite(ctx context.Context, req *logical.Request, d *framewo
 	if err := writeKey(ctx, req.Storage, name, k); err != nil {
 		return nil, err
 	}
+	if err := b.forgetKeyUsers(ctx, req.Storage, name); err != nil {
+		return nil, err
+	}
 	return keyResponse(k)
 }
 
@@ -249,6 +252,9 @@ func (b *backend) keyRotate(ctx context.Context, req *logical.Request, d *framew
 		return nil, errors.New("cannot generate a new key version")
 	}
 	if err := writeKey(ctx, req.Storage, name, k); err != nil {
+		return nil, err
+	}
+	if err := b.forgetKeyUsers(ctx, req.Storage, name); err != nil {
 		return nil, err
 	}
 	return keyResponse(k)

@@ -48,6 +48,9 @@ func (b *backend) keyCertificateWrite(ctx context.Context, req *logical.Request,
 	if err := writeKey(ctx, req.Storage, name, k); err != nil {
 		return nil, err
 	}
+	if err := b.forgetKeyUsers(ctx, req.Storage, name); err != nil {
+		return nil, err
+	}
 	return certificateResponse(k.Certificate.ChainPEM(), certificateSummary(k)), nil
 }
 
