@@ -151,7 +151,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	for _, f := range p.Fields() {
-		if f.Required && f.Default == "" && c.Value(f.Name) == "" && !(f.Name == FieldOAuthMetadata && c.OAuthMetadata != nil) {
+		if f.Required && f.Default == "" && c.Value(f.Name) == "" && !(f.Name == FieldOAuthMetadata && c.OAuthMetadata != nil) &&
+			!(f.Name == FieldPrivateKey && c.Settings[FieldSigningKey] != "") { // a profile's assertion key, given by signing_key
 			return fieldErr(f.Name, "is required for provider %s", c.Provider)
 		}
 	}

@@ -63,8 +63,8 @@ func isKeyField(name string) bool {
 func (c *Config) validateKeys() error {
 	if c.Settings[FieldSigningKey] != "" {
 		switch {
-		case c.Provider != "oauth2":
-			return fieldErr(FieldSigningKey, "applies to provider oauth2 with auth_method private_key_jwt")
+		case c.Provider != "oauth2" && !c.profileAsserts():
+			return fieldErr(FieldSigningKey, "applies to provider oauth2 with auth_method private_key_jwt, or a profile whose steps send a client_assertion")
 		case c.Value(FieldPrivateKey) != "":
 			return fieldErr(FieldSigningKey, "a config names signing_key or private_key, not both")
 		case c.keys.Signing == nil:
@@ -119,4 +119,23 @@ func keyTransportKey(cfg *Config, k KeySigner) string {
 		}
 	}
 	return cfg.CACert + "\x00key:" + string(h.Sum(nil))
+}
+
+// profileAsserts says whether the config's provider is a profile with a
+// step that sends a client assertion, which signing_key then signs.
+func (c *Config) profileAsserts() bool {
+	p, ok := c.Lookup()
+	if !ok {
+		return false
+	}
+	pp, ok := p.(*profileProvider)
+	if !ok {
+		return false
+	}
+	for _, s := range pp.p.Steps {
+		if s.Assertion != nil {
+			return true
+		}
+	}
+	return false
 }
