@@ -38,7 +38,7 @@ func issueForCSR(t *testing.T, csrPEM string, notAfter time.Time) (leaf, caPEM s
 		KeyUsage: x509.KeyUsageCertSign}
 	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
 	ca, _ := x509.ParseCertificate(caDER)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(0x0badcafe), Subject: csr.Subject, DNSNames: csr.DNSNames,
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(0x0badcafe), RawSubject: csr.RawSubject, DNSNames: csr.DNSNames,
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, csr.PublicKey, caKey)
@@ -99,7 +99,7 @@ func TestKeyCSRAndCertificate(t *testing.T) {
 	// After a rotation the leaf still matches version 1.
 	e.mustOK(t, logical.UpdateOperation, "key/qwac/rotate", nil)
 	got := e.mustOK(t, logical.UpdateOperation, "key/qwac/certificate", map[string]any{"certificate": leaf + caPEM}).Data
-	if err := contains(got["subject"].(string), "CN=0015800001041RHAAY", "O=Example TPP Ltd", "C=GB"); err != nil {
+	if err := contains(got["subject"].(string), "CN=0015800001041RHAAY", "O=Example TPP Ltd", "C=GB", "organizationIdentifier=PSDGB-FCA-123456"); err != nil {
 		t.Errorf("subject: %v", err)
 	}
 	if got["issuer"] != "CN=Test Directory CA" || got["serial"] != "0b:ad:ca:fe" || got["version"] != 1 ||

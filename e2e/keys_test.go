@@ -239,7 +239,7 @@ func issueClientCert(t *testing.T, csr *x509.CertificateRequest, serial int64, n
 	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
 	ca, _ := x509.ParseCertificate(caDER)
 	leafDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(serial),
-		Subject: csr.Subject, NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter,
+		RawSubject: csr.RawSubject, NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature},
 		ca, csr.PublicKey, caKey)
 	if err != nil {

@@ -3,6 +3,7 @@ package keyring
 import (
 	"crypto"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -89,7 +90,7 @@ func (c *Certificate) Summary() *CertificateSummary {
 	for i := 0; i < len(serial); i += 2 {
 		parts = append(parts, serial[i:i+2])
 	}
-	return &CertificateSummary{Version: c.Version, Subject: leaf.Subject.String(), Issuer: leaf.Issuer.String(),
+	return &CertificateSummary{Version: c.Version, Subject: dnString(leaf.Subject), Issuer: dnString(leaf.Issuer),
 		Serial: strings.Join(parts, ":"), NotAfter: leaf.NotAfter.UTC()}
 }
 
@@ -100,4 +101,32 @@ func (c *Certificate) ChainPEM() string {
 		_ = pem.Encode(&sb, &pem.Block{Type: "CERTIFICATE", Bytes: der})
 	}
 	return sb.String()
+}
+
+// dnString is pkix.Name.String, except that organizationIdentifier
+// (2.5.4.97, which eIDAS and UK OB certificates carry) reads as text
+// rather than as the hex of its DER.
+func dnString(n pkix.Name) string {
+	var extra []pkix.AttributeTypeAndValue
+	orgID := ""
+	for _, atv := range n.Names {
+		if atv.Type.Equal(OIDOrganizationIdentifier) {
+			if v, ok := atv.Value.(string); ok {
+				orgID = v
+				continue
+			}
+		}
+		extra = append(extra, atv)
+	}
+	if orgID == "" {
+		return n.String()
+	}
+	var plain pkix.Name
+	plain.FillFromRDNSequence(&pkix.RDNSequence{extra})
+	s := plain.String()
+	esc := strings.NewReplacer(`\`, `\\`, `,`, `\,`, `+`, `\+`, `"`, `\"`, `<`, `\<`, `>`, `\>`, `;`, `\;`).Replace(orgID)
+	if s == "" {
+		return "organizationIdentifier=" + esc
+	}
+	return s + ",organizationIdentifier=" + esc
 }

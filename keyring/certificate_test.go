@@ -50,7 +50,8 @@ func (ca *testCA) pool() *x509.CertPool {
 // the CSR's signature with crypto/x509.
 func (ca *testCA) issueFor(t *testing.T, k *keyring.Key, cn string) string {
 	t.Helper()
-	csrPEM, err := k.CSR(keyring.CSRRequest{CommonName: cn, Organization: "Example TPP", Country: "GB"}, nil)
+	csrPEM, err := k.CSR(keyring.CSRRequest{CommonName: cn, Organization: "Example TPP", Country: "GB",
+		OrganizationIdentifier: "PSDGB-FCA-123456"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +63,7 @@ func (ca *testCA) issueFor(t *testing.T, k *keyring.Key, cn string) string {
 	if err := csr.CheckSignature(); err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(0x1a2b3c), Subject: csr.Subject,
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(0x1a2b3c), RawSubject: csr.RawSubject,
 		NotBefore: t0.Add(-time.Hour), NotAfter: t0.Add(90 * 24 * time.Hour),
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, csr.PublicKey, ca.key)
@@ -94,7 +95,7 @@ func TestAttachCertificateChecksTheLeaf(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := k.Certificate.Summary()
-	if s.Version != 1 || !strings.Contains(s.Subject, "CN=tpp.example") || s.Issuer != "CN=Test Directory CA" ||
+	if s.Version != 1 || s.Subject != "CN=tpp.example,O=Example TPP,C=GB,organizationIdentifier=PSDGB-FCA-123456" || s.Issuer != "CN=Test Directory CA" ||
 		s.Serial != "1a:2b:3c" || !s.NotAfter.Equal(t0.Add(90*24*time.Hour)) {
 		t.Errorf("summary %+v", s)
 	}
