@@ -90,6 +90,16 @@ func TestConfigUsesKeysKeptInVault(t *testing.T) {
 		pc.Nonce != keyas.Nonce || pc.JTI == "" || as.BoundTo(tok["access_token"].(string)) != base64.RawURLEncoding.EncodeToString(tp) {
 		t.Errorf("resource proof claims %+v", pc)
 	}
+	// A resource server's own nonce, when given, replaces the token endpoint's.
+	rsProof := e.mustOK(t, logical.UpdateOperation, "dpop/ob", map[string]any{"htm": "POST", "htu": "https://rs.bank.example/payments", "nonce": "rs-nonce-7"}).Data["dpop"].(string)
+	rs, err := jose.ParseSigned(rsProof, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsPayload, err := rs.Verify(rs.Signatures[0].Protected.JSONWebKey)
+	if err != nil || !strings.Contains(string(rsPayload), `"nonce":"rs-nonce-7"`) {
+		t.Errorf("resource server nonce: %s %v", rsPayload, err)
+	}
 	for field, data := range map[string]map[string]any{"htm": {"htm": "get", "htu": "https://a/"}, "htu": {"htm": "GET", "htu": "nope"}} {
 		resp, err := e.request(t, logical.UpdateOperation, "dpop/ob", data)
 		if msg := errorText(resp, err); !strings.HasPrefix(msg, "invalid "+field) {

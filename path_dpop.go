@@ -22,6 +22,8 @@ func pathDPoP(b *backend) []*framework.Path {
 			"name": {Type: framework.TypeNameString, Required: true, Description: "Name of a config with a dpop_key."},
 			"htm":  {Type: framework.TypeString, Required: true, Description: "HTTP method of the resource request, e.g. GET."},
 			"htu":  {Type: framework.TypeString, Required: true, Description: "URL of the resource request (its query and fragment are left out of the proof)."},
+			"nonce": {Type: framework.TypeString,
+				Description: "A DPoP-Nonce the resource server gave. Default: the latest nonce the bank's token endpoint gave."},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.UpdateOperation: &framework.PathOperation{Callback: b.dpopProof,
@@ -62,7 +64,7 @@ func (b *backend) dpopProof(ctx context.Context, req *logical.Request, d *framew
 			return nil, err
 		}
 	}
-	proof, err := lc.client.DPoPProof(d.Get("htm").(string), d.Get("htu").(string), tok.AccessToken)
+	proof, err := lc.client.DPoPProof(d.Get("htm").(string), d.Get("htu").(string), tok.AccessToken, d.Get("nonce").(string))
 	var fe *keyring.FieldError
 	if errors.As(err, &fe) {
 		return logical.ErrorResponse("invalid %s: %s", fe.Field, fe.Msg), nil
@@ -79,7 +81,8 @@ const pathDPoPHelpDesc = `
 vault write bankauth/dpop/<config> htm=GET htu=https://api.bank.example/accounts
 
 answers dpop: a proof signed by the config's dpop_key, with htm, htu, a
-fresh jti, iat, the latest DPoP-Nonce the bank gave, and ath, the base64url
+fresh jti, iat, nonce (the one given, else the latest DPoP-Nonce the bank's
+token endpoint gave), and ath, the base64url
 SHA-256 of the config's current access token (the one token/<config>
 serves). Send it as the DPoP header with Authorization: DPoP <token>.
 `

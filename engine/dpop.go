@@ -77,12 +77,16 @@ func (c *Client) noteDPoPNonce(a *answer) bool {
 }
 
 // DPoPProof makes a proof for a resource request with the config's
-// dpop_key: ath binds accessToken, and the latest nonce the bank gave is
-// included. It fails when the config names no dpop_key.
-func (c *Client) DPoPProof(htm, htu, accessToken string) (string, error) {
+// dpop_key: ath binds accessToken; nonce is the resource server's, or ""
+// for the latest nonce the token endpoint gave. It fails when the config
+// names no dpop_key.
+func (c *Client) DPoPProof(htm, htu, accessToken, nonce string) (string, error) {
 	k := c.cfg.keys.DPoP
 	if k == nil {
 		return "", fieldErr(FieldDPoPKey, "is not set on this config")
 	}
-	return k.DPoPProof(htm, htu, c.dpop.get(), accessToken, c.now())
+	if nonce == "" {
+		nonce = c.dpop.get()
+	}
+	return k.DPoPProof(htm, htu, nonce, accessToken, c.now())
 }
