@@ -119,6 +119,16 @@ func TestConfigUsesKeysKeptInVault(t *testing.T) {
 		t.Errorf("JWKS has %d keys during the overlap", n)
 	}
 
+	// A DPoP-bound token is cached with its binding: once dpop_key rotates,
+	// a read gets a new token bound to the new version, not the old one.
+	before := e.mustOK(t, logical.ReadOperation, "token/ob", nil).Data["access_token"]
+	e.mustOK(t, logical.UpdateOperation, "key/dpop/rotate", nil)
+	after := e.mustOK(t, logical.ReadOperation, "token/ob", nil).Data["access_token"].(string)
+	newJKT := e.mustOK(t, logical.ReadOperation, "key/dpop", nil).Data["kid"]
+	if after == before || as.BoundTo(after) != newJKT || newJKT == dpopKey["kid"] {
+		t.Errorf("after a dpop_key rotation: token %v -> %v bound to %q (new key %v)", before, after, as.BoundTo(after), newJKT)
+	}
+
 	// A key a config uses cannot be deleted.
 	for _, k := range []string{"sig", "tls", "dpop"} {
 		resp, err := e.request(t, logical.DeleteOperation, "key/"+k, nil)
