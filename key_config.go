@@ -72,3 +72,12 @@ func (b *backend) forgetKeyUsers(ctx context.Context, s logical.Storage, key str
 	}
 	return nil
 }
+
+// keepTLSKey carries tls_key across a provider change, as tls_client_cert
+// is: mutual TLS applies to every provider. (signing_key and dpop_key are
+// oauth2's and profiles', and start afresh with the other provider fields.)
+func keepTLSKey(dst, src *engine.Config) {
+	if v := src.Settings[engine.FieldTLSKey]; v != "" && dst.Settings != nil {
+		dst.Settings[engine.FieldTLSKey] = v
+	}
+}

@@ -166,3 +166,19 @@ func TestKeyFieldsRefuseMixedCredentials(t *testing.T) {
 		}
 	}
 }
+
+// tls_key, like tls_client_cert, survives a change of provider.
+func TestTLSKeyKeptAcrossProviderChange(t *testing.T) {
+	e := newTestEnv(t)
+	e.mustOK(t, logical.CreateOperation, "key/tls", map[string]any{"type": "ec-p256"})
+	csr := e.mustOK(t, logical.UpdateOperation, "key/tls/csr", map[string]any{"common_name": "tpp"}).Data["csr"].(string)
+	leaf, ca := issueForCSR(t, csr, time.Now().Add(24*time.Hour))
+	e.mustOK(t, logical.UpdateOperation, "key/tls/certificate", map[string]any{"certificate": leaf + ca})
+	e.mustOK(t, logical.CreateOperation, "config/x", map[string]any{"provider": "oauth2", "token_url": "https://as.example/token",
+		"client_id": "c", "client_secret": "s", "tls_key": "tls"})
+	e.mustOK(t, logical.UpdateOperation, "config/x", map[string]any{"provider": "rakbank", "client_id": "c",
+		"client_secret": "s", "scope": "accounts"})
+	if got := e.mustOK(t, logical.ReadOperation, "config/x", nil).Data; got["tls_key"] != "tls" || got["provider"] != "rakbank" {
+		t.Errorf("after a provider change: %v", got)
+	}
+}
