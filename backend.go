@@ -37,12 +37,13 @@ func factoryWithClock(ctx context.Context, conf *logical.BackendConfig, clock cl
 	if err := b.Setup(ctx, conf); err != nil {
 		return nil, err
 	}
-	// Background refreshes have no request, hence no req.Storage: they use
-	// the mount's storage view.
+	// Background refreshes and metrics scrapes have no request, hence no
+	// req.Storage: they use the mount's storage view.
+	b.storage = conf.StorageView
 	b.broker = broker.New(broker.Options{
 		Clock:      clock,
 		Logger:     b.Logger(),
-		Store:      store{conf.StorageView},
+		Store:      store{b.storage},
 		ReadOnly:   b.storageReadOnly,
 		RefreshLag: b.observeRefreshLag,
 	})
@@ -54,13 +55,15 @@ func factoryWithClock(ctx context.Context, conf *logical.BackendConfig, clock cl
 type backend struct {
 	*framework.Backend
 
-	broker *broker.Broker
-	clock  clockwork.Clock
+	broker  *broker.Broker
+	clock   clockwork.Clock
+	storage logical.Storage // the mount's storage view, for work outside a request (metrics)
 
 	// profileLock orders profile writes and deletes (Lock) against config
 	// writes (RLock), so no config is stored naming a profile being deleted.
 	profileLock sync.RWMutex
 
+	keys    keyState  // signing keys' locks and clock (key_store.go)
 	metrics *metrics  // this mount's Prometheus metrics (metrics.go)
 	started time.Time // when this backend was built: status counters count from here
 }
@@ -75,9 +78,10 @@ func newBackend(clock clockwork.Clock) *backend {
 			// Tokens are per cluster: a performance secondary fetches its own
 			// rather than writing into replicated storage.
 			LocalStorage:    []string{tokenPrefix, budgetPrefix},
-			SealWrapStorage: []string{configPrefix, tokenPrefix},
-			// Answers only when the mount's settings allow it (path_metrics.go).
-			Unauthenticated: []string{publicMetricsPath},
+			SealWrapStorage: []string{configPrefix, tokenPrefix, keyPrefix},
+			// Answers only when the mount's settings allow it (path_metrics.go),
+			// and each key only with public_jwks=true (path_jwks.go).
+			Unauthenticated: []string{publicMetricsPath, publicJWKSPaths},
 		},
 		Paths: framework.PathAppend(
 			pathConfig(b),
@@ -86,6 +90,7 @@ func newBackend(clock clockwork.Clock) *backend {
 			pathStatus(b),
 			pathMetrics(b),
 			pathSettings(b),
+			pathKey(b), pathSign(b), pathJWKS(b), pathDPoP(b),
 		),
 		Secrets:        []*framework.Secret{secretToken(b)},
 		Invalidate:     b.invalidate,
@@ -117,6 +122,9 @@ func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 			}
 		}
 	}
+	if resp := keyInput(req); resp != nil {
+		return resp, nil
+	}
 	if resp := badConfigInput(req); resp != nil {
 		return resp, nil
 	}
@@ -130,6 +138,8 @@ func (b *backend) invalidate(_ context.Context, key string) {
 	case strings.HasPrefix(key, configPrefix):
 		b.broker.Forget(strings.TrimPrefix(key, configPrefix))
 	case strings.HasPrefix(key, profilePrefix):
+		b.broker.ForgetAll()
+	case strings.HasPrefix(key, keyPrefix): // configs using the key sign with its new version
 		b.broker.ForgetAll()
 	case strings.HasPrefix(key, tokenPrefix):
 		b.broker.Forget(strings.TrimPrefix(key, tokenPrefix))

@@ -100,6 +100,7 @@ func copyCommonFields(dst, src *engine.Config) {
 	dst.TLSClientCert, dst.TLSClientKey = src.TLSClientCert, src.TLSClientKey
 	dst.NoCache = src.NoCache
 	dst.NoLease = src.NoLease
+	keepTLSKey(dst, src) // key_config.go
 }
 
 // mergeCommonField applies one common field of the request; it reports

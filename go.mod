@@ -3,6 +3,7 @@ module github.com/bankauth/vault-plugin-secrets-bankauth
 go 1.25.7
 
 require (
+	github.com/dunglas/httpsfv v1.1.2
 	github.com/go-jose/go-jose/v3 v3.0.3
 	github.com/go-jose/go-jose/v4 v4.1.4
 	github.com/hashicorp/go-cleanhttp v0.5.2

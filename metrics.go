@@ -32,7 +32,7 @@ func newMetrics(b *backend) *metrics {
 			Buckets: []float64{0, .1, .5, 1, 2.5, 5, 10, 30, 60, 300},
 		}),
 	}
-	m.registry.MustRegister(m.refreshLag, entryCollector{b},
+	m.registry.MustRegister(m.refreshLag, entryCollector{b}, keyCollector{b},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -72,6 +72,9 @@ func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *fram
 		}
 		cfg, err := mergeWithProfile(ctx, req.Storage, existing, d)
 		if err == nil {
+			err = resolveConfigKeys(ctx, req.Storage, cfg) // signing_key, tls_key, dpop_key (key_config.go)
+		}
+		if err == nil {
 			err = cfg.Validate()
 		}
 		if err != nil {
@@ -125,6 +128,7 @@ func (b *backend) configRead(ctx context.Context, req *logical.Request, d *frame
 		data[k] = v
 	}
 	readCommonFields(cfg, data)
+	readKeyFields(cfg, data) // key_config.go
 	if p, ok := cfg.Lookup(); ok {
 		for _, f := range p.Fields() {
 			switch {

@@ -137,7 +137,9 @@ func TestPublicMetricsNeedTheSetting(t *testing.T) {
 func TestPublicMetricsPathIsUnauthenticated(t *testing.T) {
 	e := newTestEnv(t)
 	got := e.b.SpecialPaths().Unauthenticated
-	if len(got) != 1 || got[0] != publicMetricsPath {
+	// Nothing else is reachable without a token: the metrics, and JWK Sets
+	// each key opts into (path_jwks.go).
+	if len(got) != 2 || got[0] != publicMetricsPath || got[1] != publicJWKSPaths {
 		t.Errorf("unauthenticated paths %v", got)
 	}
 }

@@ -125,6 +125,9 @@ func (b *backend) statusRead(ctx context.Context, req *logical.Request, d *frame
 	for k, v := range statsData(&snap) {
 		data[k] = v
 	}
+	if data["keys"], err = keyStatus(ctx, req.Storage, cfg, b.keys.clock()); err != nil { // key_status.go
+		return nil, err
+	}
 	return &logical.Response{Data: data}, nil
 }
 

@@ -43,6 +43,9 @@ func readConfig(ctx context.Context, s logical.Storage, name string) (*engine.Co
 	if err := se.DecodeJSON(&cfg); err != nil {
 		return nil, fmt.Errorf("decoding config %q: %w", name, err)
 	}
+	if err := resolveConfigKeys(ctx, s, &cfg); err != nil { // signing_key, tls_key, dpop_key (key_config.go)
+		return nil, err
+	}
 	return &cfg, nil
 }
 

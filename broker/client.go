@@ -54,6 +54,7 @@ func (b *Broker) client(ctx context.Context, st Store, c *conn, cfg *engine.Conf
 	}
 	client.SetClock(b.clock.Now)
 	client.SetObserver(&observer{provider: cfg.Provider, stats: &c.stats, now: b.clock.Now})
+	c.useNonce(client)
 	if err := b.attachBudget(ctx, st, c, client); err != nil {
 		client.Close()
 		return nil, nil, err

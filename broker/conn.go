@@ -21,13 +21,14 @@ type conn struct {
 	// loaded under an older generation is never served or stored.
 	gen atomic.Uint64
 
-	fetches  atomic.Uint64                // bank fetches started (numbers them)
-	lastRead atomic.Int64                 // unix nanoseconds of the last read or forced refresh
-	planned  atomic.Pointer[engine.Token] // the token whose background refresh is decided
-	health   health
-	budget   *engine.Budget // guarded by lock; outlives config changes
-	stats    stats
-	item     *item // the planned background refresh; guarded by the scheduler's mutex
+	fetches   atomic.Uint64                // bank fetches started (numbers them)
+	lastRead  atomic.Int64                 // unix nanoseconds of the last read or forced refresh
+	planned   atomic.Pointer[engine.Token] // the token whose background refresh is decided
+	dpopNonce atomic.Pointer[string]       // the latest DPoP nonce the bank gave (RFC 9449)
+	health    health
+	budget    *engine.Budget // guarded by lock; outlives config changes
+	stats     stats
+	item      *item // the planned background refresh; guarded by the scheduler's mutex
 }
 
 // state is what memory keeps of a connection between fetches: the token

@@ -169,6 +169,7 @@ func (b *Broker) renew(ctx context.Context, st Store, c *conn, s *state, cfg *en
 	no := c.fetches.Add(1)
 	next, err := client.Fetch(ctx, s.tok)
 	b.saveBudget(ctx, st, c, client)
+	c.keepNonce(client)
 	if err != nil {
 		// A caller that gave up says nothing about the bank.
 		if ctx.Err() == nil {
@@ -213,6 +214,7 @@ func (b *Broker) fetchUncached(ctx context.Context, st Store, c *conn) (Result, 
 	defer client.Close()
 	tok, err := client.Fetch(ctx, nil)
 	b.saveBudget(ctx, st, c, client)
+	c.keepNonce(client)
 	if err != nil {
 		if ctx.Err() == nil {
 			c.health.failed(err, b.clock.Now())

@@ -33,6 +33,12 @@ func (c *Config) CacheKey() string {
 		Metadata                                 map[string]any
 		Profile                                  string
 	}{c.Provider, c.EffectiveBaseURL(), c.CACert, c.TLSClientCert, settings, c.OAuthMetadata, profile})
+	if k := c.keys.DPoP; k != nil {
+		// A DPoP-bound token is bound to the key version that signed its
+		// proof: after a rotation it is not served again. (Appended only
+		// here, so keys of configs without dpop_key do not change.)
+		doc = append(doc, "\x00dpop:"+k.KID()...)
+	}
 	sum := sha256.Sum256(doc)
 	return hex.EncodeToString(sum[:16])
 }

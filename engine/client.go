@@ -29,6 +29,7 @@ type Client struct {
 	now      func() time.Time
 	observer Observer // see SetObserver; nil when nobody watches
 	budget   *Budget  // nil: no request budget
+	dpop     dpopState
 }
 
 // NewClient builds a Client for a valid config. The logger may be nil.

@@ -55,6 +55,8 @@ type Config struct {
 	// custom is the provider of a config whose provider is not built in (a
 	// profile the backend stored); see UseProvider.
 	custom Provider
+	// keys are the keys signing_key, tls_key and dpop_key name; see UseKeys.
+	keys Keys
 }
 
 // FieldError is invalid configuration input; Field names the culprit.
@@ -134,7 +136,7 @@ func (c *Config) Validate() error {
 		known[f.Name] = f
 	}
 	for name := range c.Settings {
-		if f, ok := known[name]; !ok || f.Secret {
+		if f, ok := known[name]; (!ok || f.Secret) && !isKeyField(name) {
 			return fieldErr(name, "does not apply to provider %s", c.Provider)
 		}
 	}
@@ -149,7 +151,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	for _, f := range p.Fields() {
-		if f.Required && f.Default == "" && c.Value(f.Name) == "" && !(f.Name == FieldOAuthMetadata && c.OAuthMetadata != nil) {
+		if f.Required && f.Default == "" && c.Value(f.Name) == "" && !(f.Name == FieldOAuthMetadata && c.OAuthMetadata != nil) &&
+			!(f.Name == FieldPrivateKey && c.Settings[FieldSigningKey] != "") { // a profile's assertion key, given by signing_key
 			return fieldErr(f.Name, "is required for provider %s", c.Provider)
 		}
 	}
@@ -169,6 +172,9 @@ func (c *Config) Validate() error {
 		return fieldErr(FieldCACert, "contains no PEM-encoded certificate")
 	}
 	if err := c.validateClientCert(); err != nil {
+		return err
+	}
+	if err := c.validateKeys(); err != nil {
 		return err
 	}
 	if c.Timeout < 0 || c.Timeout > MaxTimeout {
@@ -231,6 +237,9 @@ func AllFields() map[string]Field {
 		for _, f := range p.Fields() {
 			out[f.Name] = f
 		}
+	}
+	for _, f := range keyFields {
+		out[f.Name] = f
 	}
 	return out
 }

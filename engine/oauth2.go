@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -78,8 +79,11 @@ func (p oauth2Provider) validate(c *Config) error {
 			return fieldErr(FieldClientSecret, "is required for auth_method %s", m)
 		}
 	case AuthPrivateKeyJWT:
+		if c.Settings[FieldSigningKey] != "" {
+			break // validateKeys checks the key
+		}
 		if c.Value(FieldPrivateKey) == "" {
-			return fieldErr(FieldPrivateKey, "is required for auth_method private_key_jwt")
+			return fieldErr(FieldPrivateKey, "is required for auth_method private_key_jwt (or name a key with signing_key)")
 		}
 		if _, err := newAssertionSigner(c); err != nil {
 			return err
@@ -88,8 +92,8 @@ func (p oauth2Provider) validate(c *Config) error {
 			return fieldErr(FieldAssertionAudience, "must not have surrounding spaces")
 		}
 	case AuthTLSClientAuth:
-		if c.TLSClientCert == "" {
-			return fieldErr(FieldTLSClientCert, "is required for auth_method tls_client_auth (RFC 8705 authenticates the client by its certificate)")
+		if c.TLSClientCert == "" && c.Settings[FieldTLSKey] == "" {
+			return fieldErr(FieldTLSClientCert, "(or tls_key) is required for auth_method tls_client_auth (RFC 8705 authenticates the client by its certificate)")
 		}
 	default:
 		return fieldErr(FieldAuthMethod, "must be client_secret_basic, client_secret_post, private_key_jwt or tls_client_auth")
@@ -101,8 +105,19 @@ func (p oauth2Provider) fetch(ctx context.Context, c *Client, _ *Token) (*Token,
 	return c.withRetries(ctx, func(ctx context.Context) (*Token, error) { return p.once(ctx, c) })
 }
 
-// once is one token request (with a fresh client assertion).
+// once is one token request (with a fresh client assertion), sent again
+// once with the bank's DPoP nonce when it asks for one (RFC 9449 8).
 func (p oauth2Provider) once(ctx context.Context, c *Client) (*Token, error) {
+	tok, err := p.request(ctx, c, true)
+	if errors.Is(err, errUseDPoPNonce) {
+		return p.request(ctx, c, false)
+	}
+	return tok, err
+}
+
+// request is one token request; nonceRetry lets a use_dpop_nonce answer
+// return errUseDPoPNonce rather than the bank's error.
+func (p oauth2Provider) request(ctx context.Context, c *Client, nonceRetry bool) (*Token, error) {
 	cfg := c.cfg
 	tokenURL := cfg.Value(FieldTokenURL)
 	form := url.Values{"grant_type": {"client_credentials"}}
@@ -126,6 +141,17 @@ func (p oauth2Provider) once(ctx context.Context, c *Client) (*Token, error) {
 		form.Set("client_id", id)
 		form.Set("client_secret", secret)
 	case AuthPrivateKeyJWT:
+		if cfg.keys.Signing != nil {
+			assertion, err := keyAssertion(cfg.keys.Signing, id, cfg.Value(FieldAssertionAudience), tokenURL, c.now())
+			if err != nil {
+				return nil, &UpstreamError{Provider: p.Name(), Step: "token", Message: "cannot sign client assertion with signing_key: " + c.scrub(err.Error())}
+			}
+			form.Set("client_id", id)
+			form.Set("client_assertion_type", ClientAssertionType)
+			form.Set("client_assertion", assertion)
+			carried = assertion
+			break
+		}
 		signer, err := newAssertionSigner(cfg)
 		if err != nil {
 			return nil, &UpstreamError{Provider: p.Name(), Step: "token", Message: "cannot sign client assertion: " + err.Error()}
@@ -142,10 +168,17 @@ func (p oauth2Provider) once(ctx context.Context, c *Client) (*Token, error) {
 		form.Set("client_id", id)
 	}
 	x.body = []byte(form.Encode())
+	x, err := c.withDPoP(x)
+	if err != nil {
+		return nil, &UpstreamError{Provider: p.Name(), Step: "token", Message: "cannot sign DPoP proof with dpop_key: " + c.scrub(err.Error())}
+	}
 	start := c.now()
 	a, err := c.do(ctx, x)
 	if err != nil {
 		return nil, err
+	}
+	if c.noteDPoPNonce(a) && nonceRetry {
+		return nil, errUseDPoPNonce
 	}
 	if a.status < 200 || a.status > 299 {
 		return nil, redactError(c.rejection("token", a), carried)

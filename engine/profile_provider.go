@@ -256,15 +256,18 @@ func (pp *profileProvider) assertion(c *Client, s Step, rc *renderContext, x exc
 		}
 		vals[i] = v
 	}
-	signer, err := makeAssertionSigner(vals[1], a.Alg, vals[2], vals[3])
-	if err != nil {
-		return "", fmt.Errorf("client assertion: %s", err.(*FieldError).Message)
-	}
 	target := x.url
 	if target == "" {
 		target = c.baseURL + x.path
 	}
 	target, _, _ = strings.Cut(target, "?")
+	if k := c.cfg.keys.Signing; k != nil { // signing_key: the key's kid and algorithm
+		return keyAssertion(k, vals[0], vals[3], target, rc.now)
+	}
+	signer, err := makeAssertionSigner(vals[1], a.Alg, vals[2], vals[3])
+	if err != nil {
+		return "", fmt.Errorf("client assertion: %s", err.(*FieldError).Message)
+	}
 	return signer.sign(vals[0], target, rc.now)
 }
 

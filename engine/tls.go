@@ -42,6 +42,9 @@ func (c *Config) validateClientCert() error {
 
 // clientCertificate is the config's mTLS certificate, or nil.
 func (c *Config) clientCertificate() (*tls.Certificate, error) {
+	if c.keys.TLS != nil && c.Settings[FieldTLSKey] != "" {
+		return c.keys.TLS.TLSCertificate()
+	}
 	if c.TLSClientCert == "" {
 		return nil, nil
 	}

@@ -34,6 +34,9 @@ type sharedTransport struct {
 // transportKey identifies what a connection carries: the trusted CAs and
 // the client certificate and key (hashed, so the key text is not a map key).
 func transportKey(cfg *Config) string {
+	if k := cfg.keys.TLS; k != nil && cfg.Settings[FieldTLSKey] != "" {
+		return keyTransportKey(cfg, k)
+	}
 	if cfg.TLSClientCert == "" {
 		return cfg.CACert
 	}

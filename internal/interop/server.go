@@ -42,6 +42,9 @@ type Client struct {
 	PublicKey  crypto.PublicKey
 	KeyID      string
 	SigningAlg string
+	// JWKSURI, instead of PublicKey, is where fosite fetches the client's
+	// JWK Set (and fetches again when an assertion's kid is not in it).
+	JWKSURI string
 	// SubjectDN is the certificate subject a tls_client_auth client must present.
 	SubjectDN string
 	Scopes    []string
@@ -122,6 +125,7 @@ func (s *Server) Register(c Client) error {
 	}
 	oc := &fosite.DefaultOpenIDConnectClient{DefaultClient: dc, TokenEndpointAuthMethod: c.AuthMethod,
 		TokenEndpointAuthSigningAlgorithm: c.SigningAlg}
+	oc.JSONWebKeysURI = c.JWKSURI
 	if c.PublicKey != nil {
 		oc.JSONWebKeys = &jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: c.PublicKey, KeyID: c.KeyID, Algorithm: c.SigningAlg, Use: "sig"}}}
 	}

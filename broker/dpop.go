@@ -1,0 +1,54 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+)
+
+// DPoPProof returns a DPoP proof (RFC 9449) for a resource request with
+// name's dpop_key, bound to its current access token (fetched if need be),
+// with nonce, or else the latest nonce the bank's token endpoint gave.
+func (b *Broker) DPoPProof(ctx context.Context, st Store, name, htm, htu, nonce string) (string, *engine.Token, error) {
+	res, ok := b.Cached(name)
+	if !ok {
+		var err error
+		if res, err = b.Get(ctx, st, name); err != nil {
+			return "", nil, err
+		}
+	}
+	cfg, err := st.Config(ctx, name)
+	if err != nil {
+		return "", nil, err
+	}
+	if cfg == nil {
+		return "", nil, NoConfigError(name)
+	}
+	client, err := engine.NewClient(cfg, b.logger.With("config", name))
+	if err != nil {
+		return "", nil, err
+	}
+	defer client.Close()
+	client.SetClock(b.clock.Now)
+	if c := b.lookup(name); c != nil {
+		c.useNonce(client)
+	}
+	proof, err := client.DPoPProof(htm, htu, res.Token.AccessToken, nonce)
+	return proof, res.Token, err
+}
+
+// useNonce gives client the DPoP nonce an earlier client of c learned.
+func (c *conn) useNonce(client *engine.Client) {
+	if n := c.dpopNonce.Load(); n != nil {
+		client.SetDPoPNonce(*n)
+	}
+}
+
+// keepNonce remembers the DPoP nonce client learned, for c's next clients.
+func (c *conn) keepNonce(client *engine.Client) {
+	if n := client.DPoPNonce(); n != "" {
+		if old := c.dpopNonce.Load(); old == nil || *old != n {
+			c.dpopNonce.Store(&n)
+		}
+	}
+}

@@ -1,0 +1,92 @@
+package bankauth
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/keyring"
+	"github.com/hashicorp/vault/sdk/helper/locksutil"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// keyPrefix is where signing keys are stored, seal-wrapped (backend.go).
+const keyPrefix = "key/"
+
+// keyState is the backend's state for signing keys: per-name locks that
+// order writes to one key, and the clock keys and signatures are dated by.
+// Its zero value is ready to use.
+type keyState struct {
+	once  sync.Once
+	locks []*locksutil.LockEntry
+	now   func() time.Time // nil means time.Now; tests set a fake clock
+}
+
+// lock returns the lock that orders writes to key name.
+func (s *keyState) lock(name string) *locksutil.LockEntry {
+	s.once.Do(func() { s.locks = locksutil.CreateLocks() })
+	return locksutil.LockForKey(s.locks, name)
+}
+
+func (s *keyState) clock() time.Time {
+	if s.now != nil {
+		return s.now()
+	}
+	return time.Now()
+}
+
+// readKey loads a stored key; nil when there is none. Its errors never
+// carry the stored bytes.
+func readKey(ctx context.Context, s logical.Storage, name string) (*keyring.Key, error) {
+	se, err := s.Get(ctx, keyPrefix+name)
+	if err != nil || se == nil {
+		return nil, err
+	}
+	var k keyring.Key
+	if err := se.DecodeJSON(&k); err != nil || len(k.Versions) == 0 {
+		return nil, fmt.Errorf("stored key %q cannot be decoded", name)
+	}
+	return &k, nil
+}
+
+// writeKey stores a key.
+func writeKey(ctx context.Context, s logical.Storage, name string, k *keyring.Key) error {
+	se, err := logical.StorageEntryJSON(keyPrefix+name, k)
+	if err != nil {
+		return fmt.Errorf("key %q cannot be encoded", name)
+	}
+	return s.Put(ctx, se)
+}
+
+// keyFields are the config fields that name a key.
+var keyFields = []string{engine.FieldSigningKey, engine.FieldTLSKey, engine.FieldDPoPKey}
+
+// configsUsingKey lists the configs whose signing_key, tls_key or dpop_key
+// names key, in name order.
+func (b *backend) configsUsingKey(ctx context.Context, s logical.Storage, key string) ([]string, error) {
+	names, err := s.List(ctx, configPrefix)
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	var out []string
+	for _, n := range names {
+		cfg, err := readConfig(ctx, s, n)
+		if err != nil {
+			return nil, err
+		}
+		if cfg == nil {
+			continue
+		}
+		for _, f := range keyFields {
+			if cfg.Settings[f] == key {
+				out = append(out, n)
+				break
+			}
+		}
+	}
+	return out, nil
+}
