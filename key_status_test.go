@@ -2,6 +2,7 @@ package bankauth
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,9 +39,10 @@ func TestKeyExpiryInStatusAndMetrics(t *testing.T) {
 	}
 }
 
-// sci formats a Unix time the way the Prometheus text format prints a float.
+// sci formats a Unix time the way the Prometheus text format prints a float
+// (the shortest form: 1.7968532e+09, not 1.796853200e+09).
 func sci(v int64) string {
-	return fmt.Sprintf("%.9e", float64(v))
+	return strconv.FormatFloat(float64(v), 'g', -1, 64)
 }
 
 func grepLines(s, sub string) string {
