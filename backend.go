@@ -52,8 +52,9 @@ type backend struct {
 	storage     logical.Storage // the mount's storage view, for background refresh
 	refresher   *refresher
 
-	metrics *metrics  // this mount's Prometheus metrics (metrics.go)
-	started time.Time // when this backend was built: status counters count from here
+	egress  egressState // the mount's egress policy (egress.go)
+	metrics *metrics    // this mount's Prometheus metrics (metrics.go)
+	started time.Time   // when this backend was built: status counters count from here
 }
 
 func newBackend() *backend {
@@ -133,7 +134,7 @@ func (b *backend) entryFor(name string) *entry {
 
 // invalidate drops cached state when another node changes storage (HA
 // standbys, replication).
-func (b *backend) invalidate(_ context.Context, key string) {
+func (b *backend) invalidate(ctx context.Context, key string) {
 	switch {
 	case strings.HasPrefix(key, configPrefix):
 		b.entryFor(strings.TrimPrefix(key, configPrefix)).forget()
@@ -141,6 +142,8 @@ func (b *backend) invalidate(_ context.Context, key string) {
 		b.forgetAll()
 	case strings.HasPrefix(key, tokenPrefix):
 		b.entryFor(strings.TrimPrefix(key, tokenPrefix)).token.Store(nil)
+	case key == settingsKey:
+		b.reloadEgress(ctx)
 	}
 }
 

@@ -111,7 +111,11 @@ func (b *backend) config(ctx context.Context, s logical.Storage, name string, e 
 	if err := attachProfile(ctx, s, cfg); err != nil {
 		return nil, fmt.Errorf("stored config %q: %w", name, err)
 	}
-	client, err := engine.NewClient(cfg, b.Logger().Named(name).With("config", name))
+	egress, err := b.egressFor(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	client, err := engine.NewClient(cfg, b.Logger().Named(name).With("config", name), egress)
 	if err != nil {
 		return nil, fmt.Errorf("stored config %q is invalid: %w", name, err)
 	}

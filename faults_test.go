@@ -271,6 +271,7 @@ func TestBackgroundRefreshBacksOffWhenStorageFails(t *testing.T) {
 	store := &putFailing{Storage: &logical.InmemStorage{}}
 	conf := logical.TestBackendConfig()
 	conf.StorageView = store
+	allowLoopback(t, store)
 	lb, err := Factory(context.Background(), conf)
 	if err != nil {
 		t.Fatal(err)

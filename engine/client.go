@@ -29,35 +29,52 @@ type Client struct {
 	now      func() time.Time
 	observer Observer // see SetObserver; nil when nobody watches
 	budget   *Budget  // nil: no request budget
+	egress   *Egress
+}
+
+// Option is an optional setting of NewClient.
+type Option func(*Client)
+
+// WithEgress makes the client's requests follow e's policy. Without it a
+// client follows the production default (EgressPolicy{}): no loopback,
+// link-local or unspecified address, no plain http.
+func WithEgress(e *Egress) Option {
+	return func(c *Client) {
+		if e != nil {
+			c.egress = e
+		}
+	}
 }
 
 // NewClient builds a Client for a valid config. The logger may be nil.
-func NewClient(cfg *Config, logger hclog.Logger) (*Client, error) {
+func NewClient(cfg *Config, logger hclog.Logger, opts ...Option) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	p, _ := cfg.Lookup()
-	transport, err := acquireTransport(cfg) // shared per CA and client certificate; see transport.go
+	c := &Client{egress: strictEgress}
+	for _, o := range opts {
+		o(c)
+	}
+	transport, err := acquireTransport(cfg, c.egress) // shared per egress, CA and client certificate; see transport.go
 	if err != nil {
 		return nil, err
 	}
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	return &Client{
-		cfg:      cfg,
-		provider: p,
-		http: &http.Client{
-			Transport: transport,
-			Timeout:   cfg.EffectiveTimeout(),
-			// Never follow redirects: the credential headers would travel along.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-		baseURL: strings.TrimRight(cfg.EffectiveBaseURL(), "/"),
-		secrets: cfg.SecretValues(),
-		logger:  logger,
-		now:     time.Now,
-	}, nil
+	c.cfg, c.provider = cfg, p
+	c.http = &http.Client{
+		Transport: transport,
+		Timeout:   cfg.EffectiveTimeout(),
+		// Never follow redirects: the credential headers would travel along.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	c.baseURL = strings.TrimRight(cfg.EffectiveBaseURL(), "/")
+	c.secrets = cfg.SecretValues()
+	c.logger = logger
+	c.now = time.Now
+	return c, nil
 }
 
 // SetBudget makes every bank request of the client take from b (nil: no
@@ -74,7 +91,7 @@ func (c *Client) Config() *Config { return c.cfg }
 
 // Close releases the client's share of its HTTP transport; the last client
 // of a transport closes its idle connections. Call it once.
-func (c *Client) Close() { releaseTransport(c.cfg) }
+func (c *Client) Close() { releaseTransport(c.cfg, c.egress) }
 
 // Fetch obtains a new token from the bank, using prev's refresh token where
 // the provider supports it. The whole exchange is bounded by the config's
@@ -142,6 +159,9 @@ func (c *Client) do(ctx context.Context, x exchange) (*answer, error) {
 		req.SetBasicAuth(x.user, x.pass)
 	}
 	req.Header.Set("User-Agent", "vault-plugin-secrets-bankauth")
+	if err := c.egress.checkURL(req.URL); err != nil {
+		return nil, &UpstreamError{Provider: c.provider.Name(), Step: x.step, Message: err.Error()}
+	}
 	if c.budget != nil {
 		if err := c.budget.take(c.provider.Name(), c.now()); err != nil {
 			return nil, err
@@ -150,6 +170,10 @@ func (c *Client) do(ctx context.Context, x exchange) (*answer, error) {
 
 	start := time.Now()
 	resp, err := c.http.Do(req)
+	if ee, ok := asEgressError(err); ok {
+		c.recordRequest(ctx, x, 0, time.Since(start), nil, ee.Error())
+		return nil, &UpstreamError{Provider: c.provider.Name(), Step: x.step, Message: ee.Error()}
+	}
 	if err != nil {
 		c.recordRequest(ctx, x, 0, time.Since(start), nil, c.transportError(err))
 		// No answer: worth another try, unless the deadline is what ended it.

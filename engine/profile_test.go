@@ -61,7 +61,7 @@ func profileFetch(t *testing.T, profileJSON, baseURL string, settings map[string
 		cfg.Settings[k] = v
 	}
 	cfg.UseProvider(prov)
-	c, err := engine.NewClient(cfg, nil)
+	c, err := engine.NewClient(cfg, nil, loopback)
 	if err != nil {
 		t.Fatalf("NewClient: %v", err)
 	}

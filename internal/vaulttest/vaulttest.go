@@ -452,8 +452,13 @@ func (s *Server) RegisterPlugin(name string) error {
 	return err
 }
 
-// Mount enables the plugin registered as plugin at path.
+// Mount enables the plugin registered as plugin (bankauth) at path, with
+// loopback egress allowed (settings allow_loopback=true): the emulators
+// the tests talk to listen on 127.0.0.1, which a mount refuses by default.
 func (s *Server) Mount(plugin, path string) error {
-	_, err := s.MustCLI("secrets", "enable", "-path="+path, plugin)
+	if _, err := s.MustCLI("secrets", "enable", "-path="+path, plugin); err != nil {
+		return err
+	}
+	_, err := s.MustCLI("write", path+"/settings", "allow_loopback=true")
 	return err
 }
