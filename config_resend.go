@@ -1,0 +1,50 @@
+package bankauth
+
+import (
+	"context"
+	"strings"
+
+	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// Secrets are write-only: a config writer need not be able to read them.
+// These rules keep a writer from sending stored secrets somewhere new
+// without holding them (docs/security.md).
+
+// resendRequired refuses, with a 400 naming the secret fields, a config
+// write that changes where or how the stored secrets are sent (see
+// engine.RouteChanges) without carrying them again. cfg is the merged
+// config, its profile attached.
+func resendRequired(existing, cfg *engine.Config, d *framework.FieldData) *logical.Response {
+	changed, resend := engine.SecretsToResend(existing, cfg, func(field string) bool {
+		v, ok := d.Raw[field]
+		return ok && v != nil && v != ""
+	})
+	if len(resend) == 0 {
+		return nil
+	}
+	return logical.ErrorResponse("changing %s would send the stored secrets to a new place or in a new way: resend %s in the same write (nothing was stored)",
+		strings.Join(changed, ", "), strings.Join(resend, ", "))
+}
+
+// profileRedirects refuses, with a 400, a rewrite of profile name that
+// changes the hosts its steps talk to, or its default base_url, while
+// configs use it: their secrets would follow without their writers'
+// consent. users names those configs.
+func profileRedirects(ctx context.Context, s logical.Storage, name string, p *engine.Profile, users []string) (*logical.Response, error) {
+	if len(users) == 0 {
+		return nil, nil
+	}
+	old, _, err := readProfile(ctx, s, name)
+	if err != nil || old == nil {
+		return nil, err
+	}
+	was, now := engine.ProfileEndpoints(old), engine.ProfileEndpoints(p)
+	if strings.Join(was, "\n") == strings.Join(now, "\n") {
+		return nil, nil
+	}
+	return logical.ErrorResponse("invalid profile: it changes where requests go (base_url or a step url's host) while configs use it (%s): their secrets would follow; write a profile under a new name, or delete those configs first",
+		strings.Join(users, ", ")), nil
+}
