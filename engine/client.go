@@ -229,8 +229,8 @@ func (c *Client) rejection(step string, a *answer) *UpstreamError {
 	e := &UpstreamError{Provider: c.provider.Name(), Step: step, Status: a.status,
 		Code: clean(c.scrub(code)), Message: clean(c.scrub(msg)), Transient: transientStatus(status)}
 	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
-		if wait, ok := retryAfter(a.header, c.now()); ok {
-			e.RetryAt = c.now().Add(wait)
+		if wait, capped, ok := retryAfter(a.header, c.now()); ok {
+			e.RetryAt, e.RetryCapped = c.now().Add(wait), capped
 		}
 	}
 	return e

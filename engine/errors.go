@@ -24,6 +24,16 @@ type UpstreamError struct {
 	// RetryAt is when the bank asked to be called again (Retry-After or
 	// X-RateLimit-Retry-After); zero when it did not say.
 	RetryAt time.Time
+	// RetryCapped says the bank asked for a longer wait than MaxRetryAfter;
+	// RetryAt is then MaxRetryAfter on.
+	RetryCapped bool
+}
+
+// RetryCapped reports whether err is a bank answer whose Retry-After was
+// cut to MaxRetryAfter.
+func RetryCapped(err error) bool {
+	var ue *UpstreamError
+	return errors.As(err, &ue) && ue.RetryCapped
 }
 
 func (e *UpstreamError) Error() string {
@@ -40,6 +50,9 @@ func (e *UpstreamError) Error() string {
 	}
 	if !e.RetryAt.IsZero() {
 		fmt.Fprintf(&b, "; the bank asks to retry after %s", e.RetryAt.UTC().Format(time.RFC3339))
+		if e.RetryCapped {
+			fmt.Fprintf(&b, " (capped: it asked for longer than %s)", MaxRetryAfter)
+		}
 	}
 	return b.String()
 }
