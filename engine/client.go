@@ -71,7 +71,7 @@ func NewClient(cfg *Config, logger hclog.Logger, opts ...Option) (*Client, error
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	c.baseURL = strings.TrimRight(cfg.EffectiveBaseURL(), "/")
-	c.secrets = cfg.SecretValues()
+	c.secrets = expandSecrets(cfg.SecretValues()) // every form they may come back in: scrub.go
 	c.logger = logger
 	c.now = time.Now
 	return c, nil
@@ -101,10 +101,18 @@ func (c *Client) Fetch(ctx context.Context, prev *Token) (*Token, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.EffectiveTimeout())
 	defer cancel()
 	start := time.Now()
+	ctx, sent := withSentSecrets(ctx)
 	tok, err := c.provider.fetch(ctx, c, prev)
-	if err != nil && prev != nil {
-		// A bank that echoes the token or refresh token sent to it.
-		err = redactError(err, prev.AccessToken, prev.RefreshToken)
+	if err != nil {
+		// A bank that echoes what it was sent: the token or refresh token,
+		// Basic credentials, rendered headers, signed assertions. Bank text
+		// is shortened only after that, so no secret is cut in two and
+		// left half-shown.
+		values := sent.list()
+		if prev != nil {
+			values = append(values, prev.AccessToken, prev.RefreshToken)
+		}
+		err = cleanError(redactError(err, values...))
 	}
 	c.recordFetch(tok, err, time.Since(start))
 	if err != nil {
@@ -124,6 +132,9 @@ type exchange struct {
 	user   string // Basic auth, raw (not URL-encoded), when pass or user is set
 	pass   string
 	basic  bool
+	// sensitive are values rendered from secrets that are not config
+	// values as stored (header values, assertions): scrubbed from errors.
+	sensitive []string
 	// attempt numbers retries of one step, for logs and observers only; 0
 	// takes it from the context (withAttempt), else 1.
 	attempt int
@@ -157,7 +168,9 @@ func (c *Client) do(ctx context.Context, x exchange) (*answer, error) {
 	}
 	if x.basic {
 		req.SetBasicAuth(x.user, x.pass)
+		noteSent(ctx, basicForms(x.user, x.pass)...)
 	}
+	noteSent(ctx, x.sensitive...)
 	req.Header.Set("User-Agent", "vault-plugin-secrets-bankauth")
 	if err := c.egress.checkURL(req.URL); err != nil {
 		return nil, &UpstreamError{Provider: c.provider.Name(), Step: x.step, Message: err.Error()}
@@ -227,7 +240,7 @@ func (c *Client) rejection(step string, a *answer) *UpstreamError {
 		}
 	}
 	e := &UpstreamError{Provider: c.provider.Name(), Step: step, Status: a.status,
-		Code: clean(c.scrub(code)), Message: clean(c.scrub(msg)), Transient: transientStatus(status)}
+		Code: c.scrub(code), Message: c.scrub(msg), Transient: transientStatus(status)}
 	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
 		if wait, capped, ok := retryAfter(a.header, c.now()); ok {
 			e.RetryAt, e.RetryCapped = c.now().Add(wait), capped

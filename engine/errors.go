@@ -151,12 +151,24 @@ func looksLikeHTML(body []byte) bool {
 
 // redactError removes values that are secret during one fetch (a refresh
 // token, a value carried between steps such as İşbank's authorization code,
-// a client assertion) from the bank-supplied text of an UpstreamError. The
-// config's own secrets are scrubbed when the error is made.
+// a client assertion, Basic credentials), in every form secretForms knows,
+// from the bank-supplied text of an UpstreamError. The config's own
+// secrets are scrubbed when the error is made.
 func redactError(err error, values ...string) error {
 	var ue *UpstreamError
 	if errors.As(err, &ue) {
-		ue.Code, ue.Message = redact(ue.Code, values), redact(ue.Message, values)
+		forms := expandSecrets(values)
+		ue.Code, ue.Message = redact(ue.Code, forms), redact(ue.Message, forms)
+	}
+	return err
+}
+
+// cleanError makes an UpstreamError's bank text printable, single line and
+// bounded (clean), once every secret is out of it.
+func cleanError(err error) error {
+	var ue *UpstreamError
+	if errors.As(err, &ue) {
+		ue.Code, ue.Message = clean(ue.Code), clean(ue.Message)
 	}
 	return err
 }
