@@ -196,6 +196,9 @@ func ValidateBaseURL(raw string) error {
 	default:
 		return fieldErr(FieldBaseURL, "scheme must be https")
 	}
+	if why := unroutableHost(u.Hostname()); why != "" {
+		return fieldErr(FieldBaseURL, "host %s is %s, where no bank lives", u.Hostname(), why)
+	}
 	return nil
 }
 

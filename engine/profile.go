@@ -419,6 +419,11 @@ func validateSteps(where string, steps []Step, fields map[string]ProfileField, r
 		case s.Path != "" && strings.ContainsAny(s.Path, "?#"):
 			return profileErr(w+".path", "must not hold a query or fragment (use query)")
 		}
+		if s.URL != "" {
+			if err := validateStepURL(w+".url", s.URL); err != nil {
+				return err
+			}
+		}
 		for _, t := range []struct{ where, text string }{{w + ".path", s.Path}, {w + ".url", s.URL}} {
 			if err := scope.check(t.where, t.text); err != nil {
 				return err

@@ -159,7 +159,7 @@ func (pp *profileProvider) exchange(c *Client, s Step, rc *renderContext) (excha
 	x := exchange{step: s.Name, method: s.Method, header: make(map[string][]string, len(s.Headers)+2)}
 	var err error
 	if s.URL != "" {
-		if x.url, err = rc.render(s.URL, nil); err != nil {
+		if x.url, err = rc.renderStepURL(s.URL); err != nil { // profile_url.go
 			return x, err
 		}
 		if err := validateEndpointURL("url", x.url, true); err != nil {
