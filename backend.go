@@ -67,7 +67,7 @@ func newBackend() *backend {
 			// Tokens are per cluster: a performance secondary fetches its own
 			// rather than writing into replicated storage.
 			LocalStorage:    []string{tokenPrefix, budgetPrefix},
-			SealWrapStorage: []string{configPrefix, tokenPrefix},
+			SealWrapStorage: []string{configPrefix, tokenPrefix, profilePrefix},
 			// Answers only when the mount's settings allow it (path_metrics.go).
 			Unauthenticated: []string{publicMetricsPath},
 		},

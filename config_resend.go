@@ -13,6 +13,19 @@ import (
 // These rules keep a writer from sending stored secrets somewhere new
 // without holding them (docs/security.md).
 
+// writeRules are the checks a config write makes beyond Validate, which
+// also runs on stored configs: the secrets-resend rule, and key strength
+// for a newly written mTLS key (stored configs keep working after an
+// upgrade). nil: the write may go ahead.
+func writeRules(existing, cfg *engine.Config, d *framework.FieldData) *logical.Response {
+	if _, ok := d.Raw[engine.FieldTLSClientKey]; ok {
+		if resp, _ := configError(cfg.CheckClientKeyStrength()); resp != nil {
+			return resp
+		}
+	}
+	return resendRequired(existing, cfg, d)
+}
+
 // resendRequired refuses, with a 400 naming the secret fields, a config
 // write that changes where or how the stored secrets are sent (see
 // engine.RouteChanges) without carrying them again. cfg is the merged

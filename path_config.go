@@ -124,7 +124,7 @@ func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *fram
 	if err := cfg.Validate(); err != nil {
 		return configError(err)
 	}
-	if resp := resendRequired(existing, cfg, d); resp != nil { // config_resend.go
+	if resp := writeRules(existing, cfg, d); resp != nil { // config_resend.go
 		return resp, nil
 	}
 	se, err := logical.StorageEntryJSON(configPrefix+name, cfg)

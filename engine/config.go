@@ -174,7 +174,10 @@ func (c *Config) Validate() error {
 	if c.Timeout < 0 || c.Timeout > MaxTimeout {
 		return fieldErr(FieldTimeout, "must be between 1s and %s", MaxTimeout)
 	}
-	return c.Lifecycle.validate()
+	if err := c.Lifecycle.validate(); err != nil {
+		return err
+	}
+	return c.validateBudgetFits() // budget_fit.go
 }
 
 // ValidateBaseURL accepts an absolute https URL without query, fragment or

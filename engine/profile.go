@@ -378,6 +378,9 @@ func (p *Profile) Validate() error {
 			if n < 0 || n > MaxRequestLimit {
 				return profileErr("limits."+name, "must be between 0 (no limit) and %d", MaxRequestLimit)
 			}
+			if steps := max(len(p.Steps), len(refreshSteps(p))); n > 0 && n < steps {
+				return profileErr("limits."+name, "is %d, but one token takes %d requests: it could never get one", n, steps)
+			}
 		}
 	}
 	if err := p.Token.validate(); err != nil {
