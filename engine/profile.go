@@ -426,6 +426,11 @@ func validateSteps(where string, steps []Step, fields map[string]ProfileField, r
 			if err := validateStepURL(w+".url", s.URL); err != nil {
 				return err
 			}
+			if err := checkLiteralURLText(w+".url", s.URL, false); err != nil {
+				return err
+			}
+		} else if err := checkLiteralURLText(w+".path", s.Path, true); err != nil {
+			return err
 		}
 		for _, t := range []struct{ where, text string }{{w + ".path", s.Path}, {w + ".url", s.URL}} {
 			if err := scope.check(t.where, t.text); err != nil {
@@ -445,6 +450,9 @@ func validateSteps(where string, steps []Step, fields map[string]ProfileField, r
 				return profileErr(w+".headers.Authorization", "conflicts with basic_auth")
 			}
 			if err := scope.check(w+".headers."+kv.Key, kv.Value); err != nil {
+				return err
+			}
+			if err := checkLiteralHeader(w+".headers."+kv.Key, kv.Value); err != nil {
 				return err
 			}
 		}

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // A profile step's url must name its scheme and host literally: a field
@@ -88,4 +90,44 @@ func unroutableHost(host string) string {
 		return "a multicast address"
 	}
 	return ""
+}
+
+// withPlaceholders is text with each template reference replaced by a
+// plain value, to check what the profile itself writes (found by
+// FuzzProfile: a literal "%zz" in a path was accepted and then could never
+// be sent).
+func withPlaceholders(text string) string {
+	parts, err := parseTemplate(text)
+	if err != nil {
+		return text
+	}
+	for i := 1; i < len(parts); i += 2 {
+		parts[i] = "x"
+	}
+	return strings.Join(parts, "")
+}
+
+// checkLiteralURLText refuses a path or url whose literal text net/http
+// cannot send (a bad %-escape, a space, a control character).
+func checkLiteralURLText(where, text string, relative bool) error {
+	t := withPlaceholders(text)
+	if relative {
+		t = "https://bank.example" + t
+	}
+	if strings.ContainsAny(t, " \t\r\n") {
+		return profileErr(where, "must not contain spaces or line breaks (escape them, e.g. %%20)")
+	}
+	if _, err := url.Parse(t); err != nil {
+		return profileErr(where, "is not a valid URL: %s", strings.TrimPrefix(err.Error(), "parse \""+t+"\": "))
+	}
+	return nil
+}
+
+// checkLiteralHeader refuses a header value whose literal text is not a
+// valid HTTP header value.
+func checkLiteralHeader(where, text string) error {
+	if !httpguts.ValidHeaderFieldValue(withPlaceholders(text)) {
+		return profileErr(where, "is not a valid header value (control characters or line breaks)")
+	}
+	return nil
 }

@@ -39,6 +39,16 @@ func TestProfileStepURLsAreCheckedOnWrite(t *testing.T) {
 			t.Errorf("%s: %v", ok, err)
 		}
 	}
+	// Found by FuzzProfile: accepted, then never sendable.
+	for doc, want := range map[string]string{
+		`{"steps": [{"name": "t", "method": "POST", "path": "/%zz"}]}`:                             "steps[0].path: is not a valid URL",
+		`{"steps": [{"name": "t", "method": "POST", "url": "https://bank.example/a b"}]}`:          "steps[0].url: must not contain spaces",
+		`{"steps": [{"name": "t", "method": "POST", "path": "/t", "headers": {"X": "a\u0000b"}}]}`: "steps[0].headers.X: is not a valid header value",
+	} {
+		if _, err := engine.ParseProfile([]byte(doc)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", doc, err, want)
+		}
+	}
 	for base, want := range map[string]string{"https://169.254.169.254": "link-local", "https://[::]": "unspecified"} {
 		if err := engine.ValidateBaseURL(base); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("base_url %s: err = %v, want %q", base, err, want)
