@@ -155,7 +155,15 @@ func TestLifecycleHooksFeedTheMetrics(t *testing.T) {
 	if !waitFor(10*time.Second, func() bool { return e.emu.Stats(emulator.Etranzact).Refreshes == 1 }) {
 		t.Fatalf("no background refresh: %+v", e.emu.Stats(emulator.Etranzact))
 	}
-	fams := e.scrape(t, "metrics")
+	// The bank counts the refresh before the plugin has recorded it: wait
+	// for the plugin's side too (under load the scrape could come between).
+	var fams = e.scrape(t, "metrics")
+	waitFor(5*time.Second, func() bool {
+		fams = e.scrape(t, "metrics")
+		lag, _ := sample(fams, "bankauth_background_refresh_lag_seconds", nil)
+		req, _ := sample(fams, "bankauth_bank_requests_total", map[string]string{"config": "etz", "step": "refresh", "outcome": "2xx"})
+		return lag == 1 && req == 1
+	})
 	if got, _ := sample(fams, "bankauth_background_refresh_lag_seconds", nil); got != 1 {
 		t.Errorf("refresh lag observations %v, want 1", got)
 	}
