@@ -17,24 +17,30 @@ import (
 // also runs on stored configs: the secrets-resend rule, and key strength
 // for a newly written mTLS key (stored configs keep working after an
 // upgrade). nil: the write may go ahead.
-func writeRules(existing, cfg *engine.Config, d *framework.FieldData) *logical.Response {
-	if _, ok := d.Raw[engine.FieldTLSClientKey]; ok {
+func writeRules(existing, cfg *engine.Config, sent map[string]bool) *logical.Response {
+	if sent[engine.FieldTLSClientKey] {
 		if resp, _ := configError(cfg.CheckClientKeyStrength()); resp != nil {
 			return resp
 		}
 	}
-	return resendRequired(existing, cfg, d)
+	return resendRequired(existing, cfg, sent)
+}
+
+// sentFields lists the fields a write carries with a value.
+func sentFields(d *framework.FieldData) map[string]bool {
+	sent := make(map[string]bool, len(d.Raw))
+	for k, v := range d.Raw {
+		sent[k] = v != nil && v != ""
+	}
+	return sent
 }
 
 // resendRequired refuses, with a 400 naming the secret fields, a config
 // write that changes where or how the stored secrets are sent (see
 // engine.RouteChanges) without carrying them again. cfg is the merged
 // config, its profile attached.
-func resendRequired(existing, cfg *engine.Config, d *framework.FieldData) *logical.Response {
-	changed, resend := engine.SecretsToResend(existing, cfg, func(field string) bool {
-		v, ok := d.Raw[field]
-		return ok && v != nil && v != ""
-	})
+func resendRequired(existing, cfg *engine.Config, sent map[string]bool) *logical.Response {
+	changed, resend := engine.SecretsToResend(existing, cfg, func(field string) bool { return sent[field] })
 	if len(resend) == 0 {
 		return nil
 	}

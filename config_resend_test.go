@@ -108,6 +108,15 @@ func TestProfileRewriteCannotRedirectConfigs(t *testing.T) {
 			t.Errorf("%s: got %v %v", name, resp, err)
 		}
 	}
+	// A config of the profile follows the resend rule like any other: its
+	// profile-declared secret counts as resent.
+	evil, _ := catcher(t)
+	resp, err := e.request(t, logical.UpdateOperation, "config/a", map[string]any{"base_url": evil.URL})
+	if err != nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "resend client_secret") {
+		t.Errorf("profile config base_url alone: %v %v", resp, err)
+	}
+	e.mustOK(t, logical.UpdateOperation, "config/a", map[string]any{"base_url": evil.URL, "client_secret": "isw-secret-1"})
+
 	// The same places: allowed.
 	e.mustOK(t, logical.UpdateOperation, "profile/isw", map[string]any{"profile": strings.Replace(doc, `"Accept": "application/json"`, `"Accept": "application/json", "X-Channel": "vault"`, 1)})
 }

@@ -117,6 +117,7 @@ func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *fram
 	if err != nil {
 		return nil, err
 	}
+	sent := sentFields(d) // before mergeWithProfile takes the profile's fields out of d
 	cfg, err := mergeWithProfile(ctx, req.Storage, existing, d)
 	if err != nil {
 		return configError(err)
@@ -124,7 +125,7 @@ func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *fram
 	if err := cfg.Validate(); err != nil {
 		return configError(err)
 	}
-	if resp := writeRules(existing, cfg, d); resp != nil { // config_resend.go
+	if resp := writeRules(existing, cfg, sent); resp != nil { // config_resend.go
 		return resp, nil
 	}
 	se, err := logical.StorageEntryJSON(configPrefix+name, cfg)

@@ -209,9 +209,9 @@ func proxyAddr(raw string) string {
 	if u.Port() != "" {
 		return u.Host
 	}
-	port := "80"
-	if u.Scheme == "https" {
-		port = "443"
+	port := map[string]string{"https": "443", "socks5": "1080", "socks5h": "1080"}[u.Scheme]
+	if port == "" {
+		port = "80"
 	}
 	return net.JoinHostPort(u.Hostname(), port)
 }
