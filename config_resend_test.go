@@ -85,6 +85,11 @@ func TestOAuth2EndpointChangeNeedsSecretsAgain(t *testing.T) {
 		}
 		e.mustOK(t, logical.UpdateOperation, "config/o", map[string]any{field: v, "client_secret": "s3cret-value"})
 	}
+	// Writing what already takes effect (a default, the same URL) redirects nothing.
+	e.mustOK(t, logical.UpdateOperation, "config/o", map[string]any{"token_url": evil.URL + "/token", "auth_method": "client_secret_post", "basic_encoding": "raw"})
+	e.mustOK(t, logical.CreateOperation, "config/o2", map[string]any{"provider": "oauth2",
+		"token_url": e.url + "/oauth2/token", "client_id": "c", "client_secret": "s3cret-value"})
+	e.mustOK(t, logical.UpdateOperation, "config/o2", map[string]any{"auth_method": "client_secret_basic", "basic_encoding": "rfc6749"})
 }
 
 // A profile rewrite that changes where its steps go is refused while

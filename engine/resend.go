@@ -27,13 +27,27 @@ func RouteChanges(old, new *Config) []string {
 			changed = append(changed, field)
 		}
 	}
+	// Compare what takes effect: a field set to its default changes nothing.
+	defaults := map[string]string{}
+	if p, ok := new.Lookup(); ok && old.Provider == new.Provider {
+		defaults[FieldBaseURL] = p.DefaultBaseURL()
+		for _, f := range p.Fields() {
+			defaults[f.Name] = f.Default
+		}
+	}
+	or := func(v, field string) string {
+		if v == "" {
+			return defaults[field]
+		}
+		return v
+	}
 	add(FieldProvider, old.Provider, new.Provider)
-	add(FieldBaseURL, strings.TrimRight(old.BaseURL, "/"), strings.TrimRight(new.BaseURL, "/"))
+	add(FieldBaseURL, strings.TrimRight(or(old.BaseURL, FieldBaseURL), "/"), strings.TrimRight(or(new.BaseURL, FieldBaseURL), "/"))
 	add(FieldCACert, strings.TrimSpace(old.CACert), strings.TrimSpace(new.CACert))
 	add(FieldTLSClientCert, strings.TrimSpace(old.TLSClientCert), strings.TrimSpace(new.TLSClientCert))
 	if old.Provider == new.Provider {
 		for _, f := range routingFields(new) {
-			add(f, old.Settings[f], new.Settings[f])
+			add(f, or(old.Settings[f], f), or(new.Settings[f], f))
 		}
 	}
 	return changed
