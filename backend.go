@@ -43,7 +43,7 @@ func factoryWithClock(ctx context.Context, conf *logical.BackendConfig, clock cl
 	b.broker = broker.New(broker.Options{
 		Clock:      clock,
 		Logger:     b.Logger(),
-		Store:      store{b.storage},
+		Store:      store{b, b.storage},
 		ReadOnly:   b.storageReadOnly,
 		RefreshLag: b.observeRefreshLag,
 	})
@@ -63,9 +63,10 @@ type backend struct {
 	// writes (RLock), so no config is stored naming a profile being deleted.
 	profileLock sync.RWMutex
 
-	keys    keyState  // signing keys' locks and clock (key_store.go)
-	metrics *metrics  // this mount's Prometheus metrics (metrics.go)
-	started time.Time // when this backend was built: status counters count from here
+	keys    keyState    // signing keys' locks and clock (key_store.go)
+	egress  egressState // the mount's egress policy (egress.go)
+	metrics *metrics    // this mount's Prometheus metrics (metrics.go)
+	started time.Time   // when this backend was built: status counters count from here
 }
 
 func newBackend(clock clockwork.Clock) *backend {
@@ -78,7 +79,7 @@ func newBackend(clock clockwork.Clock) *backend {
 			// Tokens are per cluster: a performance secondary fetches its own
 			// rather than writing into replicated storage.
 			LocalStorage:    []string{tokenPrefix, budgetPrefix},
-			SealWrapStorage: []string{configPrefix, tokenPrefix, keyPrefix},
+			SealWrapStorage: []string{configPrefix, tokenPrefix, keyPrefix, profilePrefix},
 			// Answers only when the mount's settings allow it (path_metrics.go),
 			// and each key only with public_jwks=true (path_jwks.go).
 			Unauthenticated: []string{publicMetricsPath, publicJWKSPaths},
@@ -133,7 +134,7 @@ func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 
 // invalidate drops cached state when another node changes storage (HA
 // standbys, replication).
-func (b *backend) invalidate(_ context.Context, key string) {
+func (b *backend) invalidate(ctx context.Context, key string) {
 	switch {
 	case strings.HasPrefix(key, configPrefix):
 		b.broker.Forget(strings.TrimPrefix(key, configPrefix))
@@ -143,6 +144,8 @@ func (b *backend) invalidate(_ context.Context, key string) {
 		b.broker.ForgetAll()
 	case strings.HasPrefix(key, tokenPrefix):
 		b.broker.Forget(strings.TrimPrefix(key, tokenPrefix))
+	case key == settingsKey:
+		b.reloadEgress(ctx)
 	}
 }
 

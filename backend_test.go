@@ -25,6 +25,7 @@ func newTestEnv(t *testing.T) *testEnv {
 	t.Helper()
 	conf := logical.TestBackendConfig()
 	conf.StorageView = &logical.InmemStorage{}
+	allowLoopback(t, conf.StorageView)
 	clock := clockwork.NewFakeClockAt(time.Now())
 	b, err := factoryWithClock(context.Background(), conf, clock)
 	if err != nil {
@@ -42,6 +43,20 @@ func newTestEnv(t *testing.T) *testEnv {
 func (e *testEnv) step(d time.Duration) {
 	e.clock.Advance(d)
 	e.b.broker.WaitBackground()
+}
+
+// allowLoopback stores mount settings with allow_loopback on, as make dev
+// and the e2e tests do: the tests' banks listen on 127.0.0.1, which the
+// production egress policy refuses.
+func allowLoopback(t testing.TB, s logical.Storage) {
+	t.Helper()
+	se, err := logical.StorageEntryJSON(settingsKey, &mountSettings{AllowLoopback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(context.Background(), se); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (e *testEnv) request(t *testing.T, op logical.Operation, path string, data map[string]any) (*logical.Response, error) {

@@ -21,6 +21,7 @@ func BenchmarkTokenReadCached(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			conf := logical.TestBackendConfig()
 			conf.StorageView = &logical.InmemStorage{}
+			allowLoopback(b, conf.StorageView)
 			lb, err := Factory(context.Background(), conf)
 			if err != nil {
 				b.Fatal(err)

@@ -123,6 +123,7 @@ func fuzzBackend(t *testing.T) (*backend, logical.Storage) {
 	t.Helper()
 	conf := logical.TestBackendConfig()
 	conf.StorageView = &logical.InmemStorage{}
+	allowLoopback(t, conf.StorageView)
 	lb, err := Factory(context.Background(), conf)
 	if err != nil {
 		t.Fatal(err)

@@ -30,6 +30,7 @@ func TestCachedReadAsksVaultNothing(t *testing.T) {
 	conf := logical.TestBackendConfig()
 	conf.System = sys
 	conf.StorageView = &logical.InmemStorage{}
+	allowLoopback(t, conf.StorageView)
 	lb, err := Factory(context.Background(), conf)
 	if err != nil {
 		t.Fatal(err)

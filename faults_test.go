@@ -322,6 +322,7 @@ func TestBackgroundRefreshBacksOffWhenStorageFails(t *testing.T) {
 	conf := logical.TestBackendConfig()
 	conf.StorageView = store
 	e := newTestEnv(t)
+	allowLoopback(t, store)
 	b, err := factoryWithClock(context.Background(), conf, e.clock)
 	if err != nil {
 		t.Fatal(err)

@@ -70,6 +70,7 @@ func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *fram
 		if err != nil {
 			return err
 		}
+		sent := sentFields(d) // before mergeWithProfile takes the profile's fields out of d
 		cfg, err := mergeWithProfile(ctx, req.Storage, existing, d)
 		if err == nil {
 			err = resolveConfigKeys(ctx, req.Storage, cfg) // signing_key, tls_key, dpop_key (key_config.go)
@@ -80,6 +81,9 @@ func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *fram
 		if err != nil {
 			resp, err = configError(err)
 			return err
+		}
+		if resp = writeRules(existing, cfg, sent); resp != nil { // config_resend.go
+			return nil
 		}
 		se, err := logical.StorageEntryJSON(configPrefix+name, cfg)
 		if err != nil {

@@ -44,8 +44,11 @@ func TestConfigClientCertificate(t *testing.T) {
 		t.Fatalf("rejected writes changed the config")
 	}
 
+	// A new client certificate changes how the secrets are sent: they
+	// come along (config_resend.go).
 	e.mustOK(t, logical.UpdateOperation, "config/rak", map[string]any{
-		"tls_client_cert": string(leaf.CertPEM), "tls_client_key": string(leaf.KeyPEM)})
+		"tls_client_cert": string(leaf.CertPEM), "tls_client_key": string(leaf.KeyPEM),
+		"client_secret": emulator.DefaultCredentials().ClientSecret})
 	got := e.mustOK(t, logical.ReadOperation, "config/rak", nil).Data
 	if got["tls_client_key_set"] != true || got["tls_client_cert"] != strings.TrimSpace(string(leaf.CertPEM)) {
 		t.Errorf("read after setting the pair: %v", got)
@@ -60,7 +63,8 @@ func TestConfigClientCertificate(t *testing.T) {
 		t.Errorf("provider change dropped the client certificate: %v", got)
 	}
 	// Unsetting both removes it.
-	e.mustOK(t, logical.UpdateOperation, "config/rak", map[string]any{"tls_client_cert": "", "tls_client_key": ""})
+	e.mustOK(t, logical.UpdateOperation, "config/rak", map[string]any{"tls_client_cert": "", "tls_client_key": "",
+		"password": emulator.DefaultCredentials().Password})
 	if got := e.mustOK(t, logical.ReadOperation, "config/rak", nil).Data; got["tls_client_key_set"] != false || got["tls_client_cert"] != nil {
 		t.Errorf("unset left %v", got)
 	}

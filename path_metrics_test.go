@@ -161,6 +161,7 @@ func TestLifecycleHooksFeedTheMetrics(t *testing.T) {
 	if st := e.emu.Stats(emulator.Etranzact); st.Refreshes != 1 {
 		t.Fatalf("no background refresh: %+v", st)
 	}
+	// step waited for the refresh to finish, its lag recorded included.
 	fams := e.scrape(t, "metrics")
 	if got, _ := sample(fams, "bankauth_background_refresh_lag_seconds", nil); got != 1 {
 		t.Errorf("refresh lag observations %v, want 1", got)

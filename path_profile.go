@@ -117,6 +117,13 @@ func (b *backend) profileWrite(ctx context.Context, req *logical.Request, d *fra
 	if err != nil {
 		return nil, err
 	}
+	names := make([]string, 0, len(users))
+	for _, u := range users {
+		names = append(names, u.name)
+	}
+	if resp, err := profileRedirects(ctx, req.Storage, name, p, names); resp != nil || err != nil { // config_resend.go
+		return resp, err
+	}
 	for _, u := range users {
 		u.cfg.UseProvider(prov)
 		if err := u.cfg.Validate(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bankauth/vault-plugin-secrets-bankauth/broker"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -68,6 +69,7 @@ func statusFields() map[string]*framework.FieldSchema {
 		"last_error_bank_code":     f(framework.TypeString, "The bank's own error code in that answer, if any."),
 		"last_error_bank_message":  f(framework.TypeString, "The bank's own error message in that answer (or what went wrong)."),
 		"bank_backoff_until":       f(framework.TypeString, "After a failed fetch this node asks the bank nothing before this time (RFC 3339 UTC); null when not backing off."),
+		"bank_backoff_capped":      f(framework.TypeBool, "True when the bank's Retry-After asked for a longer wait than 15 minutes and bank_backoff_until was capped at that."),
 		"consecutive_failures":     f(framework.TypeInt, "Token fetches failed in a row since the last success (this node)."),
 		"fetch_failures":           f(framework.TypeInt, "Token fetches failed (this node, since plugin start)."),
 		"bank_requests":            f(framework.TypeInt, "HTTP requests sent to the bank (this node, since plugin start)."),
@@ -118,9 +120,10 @@ func (b *backend) statusRead(ctx context.Context, req *logical.Request, d *frame
 		data["refresh_token_expires_at"] = rfc3339(tok.RefreshExpiresAt)
 	}
 	snap, _ := b.broker.Snapshot(name)
-	data["bank_backoff_until"] = nil
+	data["bank_backoff_until"], data["bank_backoff_capped"] = nil, false
 	if snap.BackoffUntil.After(b.clock.Now()) {
 		data["bank_backoff_until"] = rfc3339(snap.BackoffUntil)
+		data["bank_backoff_capped"] = engine.RetryCapped(snap.LastFailure)
 	}
 	for k, v := range statsData(&snap) {
 		data[k] = v
@@ -200,6 +203,8 @@ Reading status/<name> shows, without any secret or token:
     last_error_provider, last_error_step, last_error_http_status,
     last_error_bank_code, last_error_bank_message;
     consecutive_failures (failed fetches since the last success),
+    bank_backoff_capped (the bank asked for a longer wait than 15 minutes:
+    bank_backoff_until is 15 minutes after the failure instead),
     bank_backoff_until (after a failure the bank is left alone until then;
     reads meanwhile get the cached token while it is valid, or the error),
     fetch_failures, bank_requests (HTTP requests to the bank),

@@ -1,8 +1,11 @@
 package bankauth
 
 import (
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bankauth/vault-plugin-secrets-bankauth/broker"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/emulator"
@@ -101,5 +104,27 @@ func TestStatusFollowsReadsAndFailures(t *testing.T) {
 	// A name with no config has no status.
 	if resp, err := e.request(t, logical.ReadOperation, "status/nope", nil); err != nil || resp != nil {
 		t.Errorf("status of a missing config: %v %v", resp, err)
+	}
+}
+
+// A bank's Retry-After cannot park a connection for more than 15 minutes,
+// and status says when it was cut (the old code showed
+// bank_backoff_until=2319-... for a date in year 9999).
+func TestStatusCapsRetryAfter(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure(t, "etz", emulator.Etranzact)
+	e.emu.FailNext(emulator.Etranzact, 1, emulator.Failure{Status: http.StatusTooManyRequests,
+		Header: http.Header{"Retry-After": {"Fri, 31 Dec 9999 23:59:59 GMT"}}})
+	before := time.Now()
+	if _, err := e.request(t, logical.ReadOperation, "token/etz", nil); err == nil {
+		t.Fatal("read succeeded through a 429")
+	}
+	st := e.mustOK(t, logical.ReadOperation, "status/etz", nil).Data
+	until, err := time.Parse(time.RFC3339, fmt.Sprint(st["bank_backoff_until"]))
+	if err != nil || until.After(before.Add(15*time.Minute+time.Second)) || until.Before(before.Add(14*time.Minute)) {
+		t.Fatalf("bank_backoff_until %v, want about 15 minutes on", st["bank_backoff_until"])
+	}
+	if st["bank_backoff_capped"] != true || !strings.Contains(fmt.Sprint(st["last_error"]), "capped") {
+		t.Fatalf("status does not say the wait was capped: %v", st)
 	}
 }

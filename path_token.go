@@ -67,13 +67,13 @@ func (b *backend) tokenRead(ctx context.Context, req *logical.Request, d *framew
 	if resp := b.cachedTokenResponse(name); resp != nil {
 		return resp, nil
 	}
-	res, err := b.broker.Get(ctx, store{req.Storage}, name)
+	res, err := b.broker.Get(ctx, store{b, req.Storage}, name)
 	return b.tokenResult(name, res, err)
 }
 
 func (b *backend) tokenRefresh(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	res, err := b.broker.Refresh(ctx, store{req.Storage}, name)
+	res, err := b.broker.Refresh(ctx, store{b, req.Storage}, name)
 	return b.tokenResult(name, res, err)
 }
 

@@ -88,8 +88,12 @@ func attachProfile(ctx context.Context, s logical.Storage, cfg *engine.Config) e
 	return nil
 }
 
-// store is the broker's view of a mount's Vault storage.
-type store struct{ s logical.Storage }
+// store is the broker's view of a mount's Vault storage: the request's (or
+// the mount's) storage, and the backend for the mount-wide settings.
+type store struct {
+	b *backend
+	s logical.Storage
+}
 
 var _ broker.Store = store{}
 
@@ -143,6 +147,16 @@ func (st store) PutBudget(ctx context.Context, name string, sent []time.Time) er
 		return err
 	}
 	return st.s.Put(ctx, se)
+}
+
+// ClientOptions returns the mount's egress policy, the stored settings
+// applied (egress.go).
+func (st store) ClientOptions(ctx context.Context) ([]engine.Option, error) {
+	opt, err := st.b.egressFor(ctx, st.s)
+	if err != nil {
+		return nil, err
+	}
+	return []engine.Option{opt}, nil
 }
 
 // readOnlyError turns Vault's read-only storage error, which crosses gRPC

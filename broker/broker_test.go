@@ -55,6 +55,13 @@ func (m *memStore) Budget(_ context.Context, name string) ([]time.Time, error) {
 	return m.budgets[name], nil
 }
 
+func (m *memStore) ClientOptions(context.Context) ([]engine.Option, error) {
+	return []engine.Option{engine.WithEgress(loopbackEgress)}, nil
+}
+
+// loopbackEgress lets the tests' clients reach the emulator on 127.0.0.1.
+var loopbackEgress, _ = engine.NewEgress(engine.EgressPolicy{AllowLoopback: true})
+
 func (m *memStore) PutBudget(_ context.Context, name string, sent []time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -48,7 +48,11 @@ func (b *Broker) client(ctx context.Context, st Store, c *conn, cfg *engine.Conf
 			return nil, nil, err
 		}
 	}
-	client, err := engine.NewClient(cfg, b.logger.With("config", c.name))
+	opts, err := st.ClientOptions(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := engine.NewClient(cfg, b.logger.With("config", c.name), opts...)
 	if err != nil {
 		return nil, nil, err
 	}

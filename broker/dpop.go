@@ -24,7 +24,11 @@ func (b *Broker) DPoPProof(ctx context.Context, st Store, name, htm, htu, nonce 
 	if cfg == nil {
 		return "", nil, NoConfigError(name)
 	}
-	client, err := engine.NewClient(cfg, b.logger.With("config", name))
+	opts, err := st.ClientOptions(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	client, err := engine.NewClient(cfg, b.logger.With("config", name), opts...)
 	if err != nil {
 		return "", nil, err
 	}

@@ -70,6 +70,14 @@ func (h *health) backingOff(now time.Time) (error, time.Time, bool) {
 	return h.err, h.retryAt, true
 }
 
+// last returns the last failure (nil after a success) and when the bank may
+// be called again.
+func (h *health) last() (error, time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.err, h.retryAt
+}
+
 // retryTime is when the bank may be called again (zero when it may now).
 func (h *health) retryTime() time.Time {
 	h.mu.Lock()

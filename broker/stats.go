@@ -140,6 +140,7 @@ type Snapshot struct {
 	Requests                                          []RequestCell
 	TokenExpiresAt                                    time.Time // zero: no token in memory
 	BackoffUntil                                      time.Time // zero or past: not backing off
+	LastFailure                                       error     // the failure behind the backoff; nil after a success
 }
 
 // Used reports whether the connection was read or fetched on this node.
@@ -153,8 +154,8 @@ func (c *conn) snapshot(withRequests bool) Snapshot {
 		CacheHits: s.cacheHits.Load(), CacheMisses: s.cacheMisses.Load(), BankRequests: s.bankRequests.Load(),
 		StaleServed: s.staleServed.Load(), FetchSuccesses: s.fetchSuccesses.Load(), FetchFailures: s.fetchFailures.Load(),
 		ConsecutiveFailures: s.consecutiveFailures.Load(), LastError: s.lastError.Load(),
-		BackoffUntil: c.health.retryTime(),
 	}
+	snap.LastFailure, snap.BackoffUntil = c.health.last()
 	if withRequests {
 		snap.Provider, snap.Requests = s.requests.snapshot()
 	}

@@ -23,6 +23,9 @@ type Store interface {
 	Budget(ctx context.Context, name string) ([]time.Time, error)
 	// PutBudget stores the request times of name's request budget.
 	PutBudget(ctx context.Context, name string, sent []time.Time) error
+	// ClientOptions returns the mount-wide options every bank client gets
+	// (the egress policy).
+	ClientOptions(ctx context.Context) ([]engine.Option, error)
 }
 
 // ErrReadOnly is returned when a token must be fetched on a node that cannot

@@ -69,8 +69,11 @@ func TestMutualTLSThroughVault(t *testing.T) {
 		t.Fatalf("mismatched key: exit %d %s", r.ExitCode, r.Stderr)
 	}
 
+	// A new client certificate changes how the secrets are sent: the write
+	// carries them again (docs/security.md).
 	if _, err := b.srv.MustCLI("write", b.mount+"/config/rak",
-		"tls_client_cert=@"+filepath.Join(dir, "client.pem"), "tls_client_key=@"+filepath.Join(dir, "client-key.pem")); err != nil {
+		"tls_client_cert=@"+filepath.Join(dir, "client.pem"), "tls_client_key=@"+filepath.Join(dir, "client-key.pem"),
+		"client_secret="+emulator.DefaultCredentials().ClientSecret); err != nil {
 		t.Fatal(err)
 	}
 	tok := b.readToken(t, "rak")["access_token"].(string)

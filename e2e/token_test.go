@@ -259,7 +259,9 @@ func TestHTTPSBankWithCACert(t *testing.T) {
 	if r := b.srv.CLI("", "read", b.mount+"/token/etz"); r.ExitCode == 0 || !strings.Contains(r.Stderr, "certificate") {
 		t.Fatalf("untrusted bank certificate accepted: exit %d %s", r.ExitCode, r.Stderr)
 	}
-	if _, err := b.srv.MustCLI("write", b.mount+"/config/etz", "ca_cert=@"+pemPath); err != nil {
+	// Trusting a new CA changes who may receive the password: it comes along.
+	if _, err := b.srv.MustCLI("write", b.mount+"/config/etz", "ca_cert=@"+pemPath,
+		"password="+emulator.DefaultCredentials().Password); err != nil {
 		t.Fatal(err)
 	}
 	if tok := b.readToken(t, "etz")["access_token"].(string); !b.emu.TokenValid(emulator.Etranzact, tok) {

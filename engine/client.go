@@ -30,35 +30,52 @@ type Client struct {
 	observer Observer // see SetObserver; nil when nobody watches
 	budget   *Budget  // nil: no request budget
 	dpop     dpopState
+	egress   *Egress
+}
+
+// Option is an optional setting of NewClient.
+type Option func(*Client)
+
+// WithEgress makes the client's requests follow e's policy. Without it a
+// client follows the production default (EgressPolicy{}): no loopback,
+// link-local or unspecified address, no plain http.
+func WithEgress(e *Egress) Option {
+	return func(c *Client) {
+		if e != nil {
+			c.egress = e
+		}
+	}
 }
 
 // NewClient builds a Client for a valid config. The logger may be nil.
-func NewClient(cfg *Config, logger hclog.Logger) (*Client, error) {
+func NewClient(cfg *Config, logger hclog.Logger, opts ...Option) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	p, _ := cfg.Lookup()
-	transport, err := acquireTransport(cfg) // shared per CA and client certificate; see transport.go
+	c := &Client{egress: strictEgress}
+	for _, o := range opts {
+		o(c)
+	}
+	transport, err := acquireTransport(cfg, c.egress) // shared per egress, CA and client certificate; see transport.go
 	if err != nil {
 		return nil, err
 	}
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	return &Client{
-		cfg:      cfg,
-		provider: p,
-		http: &http.Client{
-			Transport: transport,
-			Timeout:   cfg.EffectiveTimeout(),
-			// Never follow redirects: the credential headers would travel along.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-		baseURL: strings.TrimRight(cfg.EffectiveBaseURL(), "/"),
-		secrets: cfg.SecretValues(),
-		logger:  logger,
-		now:     time.Now,
-	}, nil
+	c.cfg, c.provider = cfg, p
+	c.http = &http.Client{
+		Transport: transport,
+		Timeout:   cfg.EffectiveTimeout(),
+		// Never follow redirects: the credential headers would travel along.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	c.baseURL = strings.TrimRight(cfg.EffectiveBaseURL(), "/")
+	c.secrets = expandSecrets(cfg.SecretValues()) // every form they may come back in: scrub.go
+	c.logger = logger
+	c.now = time.Now
+	return c, nil
 }
 
 // SetBudget makes every bank request of the client take from b (nil: no
@@ -83,7 +100,7 @@ func (c *Client) Config() *Config { return c.cfg }
 
 // Close releases the client's share of its HTTP transport; the last client
 // of a transport closes its idle connections. Call it once.
-func (c *Client) Close() { releaseTransport(c.cfg) }
+func (c *Client) Close() { releaseTransport(c.cfg, c.egress) }
 
 // Fetch obtains a new token from the bank, using prev's refresh token where
 // the provider supports it. The whole exchange is bounded by the config's
@@ -93,10 +110,18 @@ func (c *Client) Fetch(ctx context.Context, prev *Token) (*Token, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.EffectiveTimeout())
 	defer cancel()
 	start := time.Now()
+	ctx, sent := withSentSecrets(ctx)
 	tok, err := c.provider.fetch(ctx, c, prev)
-	if err != nil && prev != nil {
-		// A bank that echoes the token or refresh token sent to it.
-		err = redactError(err, prev.AccessToken, prev.RefreshToken)
+	if err != nil {
+		// A bank that echoes what it was sent: the token or refresh token,
+		// Basic credentials, rendered headers, signed assertions. Bank text
+		// is shortened only after that, so no secret is cut in two and
+		// left half-shown.
+		values := sent.list()
+		if prev != nil {
+			values = append(values, prev.AccessToken, prev.RefreshToken)
+		}
+		err = cleanError(redactError(err, values...))
 	}
 	c.recordFetch(tok, err, time.Since(start))
 	if err != nil {
@@ -116,6 +141,9 @@ type exchange struct {
 	user   string // Basic auth, raw (not URL-encoded), when pass or user is set
 	pass   string
 	basic  bool
+	// sensitive are values rendered from secrets that are not config
+	// values as stored (header values, assertions): scrubbed from errors.
+	sensitive []string
 	// attempt numbers retries of one step, for logs and observers only; 0
 	// takes it from the context (withAttempt), else 1.
 	attempt int
@@ -149,8 +177,13 @@ func (c *Client) do(ctx context.Context, x exchange) (*answer, error) {
 	}
 	if x.basic {
 		req.SetBasicAuth(x.user, x.pass)
+		noteSent(ctx, basicForms(x.user, x.pass)...)
 	}
+	noteSent(ctx, x.sensitive...)
 	req.Header.Set("User-Agent", "vault-plugin-secrets-bankauth")
+	if err := c.egress.checkURL(req.URL); err != nil {
+		return nil, &UpstreamError{Provider: c.provider.Name(), Step: x.step, Message: err.Error()}
+	}
 	if c.budget != nil {
 		if err := c.budget.take(c.provider.Name(), c.now()); err != nil {
 			return nil, err
@@ -159,6 +192,10 @@ func (c *Client) do(ctx context.Context, x exchange) (*answer, error) {
 
 	start := time.Now()
 	resp, err := c.http.Do(req)
+	if ee, ok := asEgressError(err); ok {
+		c.recordRequest(ctx, x, 0, time.Since(start), nil, ee.Error())
+		return nil, &UpstreamError{Provider: c.provider.Name(), Step: x.step, Message: ee.Error()}
+	}
 	if err != nil {
 		c.recordRequest(ctx, x, 0, time.Since(start), nil, c.transportError(err))
 		// No answer: worth another try, unless the deadline is what ended it.
@@ -212,10 +249,10 @@ func (c *Client) rejection(step string, a *answer) *UpstreamError {
 		}
 	}
 	e := &UpstreamError{Provider: c.provider.Name(), Step: step, Status: a.status,
-		Code: clean(c.scrub(code)), Message: clean(c.scrub(msg)), Transient: transientStatus(status)}
+		Code: c.scrub(code), Message: c.scrub(msg), Transient: transientStatus(status)}
 	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
-		if wait, ok := retryAfter(a.header, c.now()); ok {
-			e.RetryAt = c.now().Add(wait)
+		if wait, capped, ok := retryAfter(a.header, c.now()); ok {
+			e.RetryAt, e.RetryCapped = c.now().Add(wait), capped
 		}
 	}
 	return e

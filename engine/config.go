@@ -180,7 +180,10 @@ func (c *Config) Validate() error {
 	if c.Timeout < 0 || c.Timeout > MaxTimeout {
 		return fieldErr(FieldTimeout, "must be between 1s and %s", MaxTimeout)
 	}
-	return c.Lifecycle.validate()
+	if err := c.Lifecycle.validate(); err != nil {
+		return err
+	}
+	return c.validateBudgetFits() // budget_fit.go
 }
 
 // ValidateBaseURL accepts an absolute https URL without query, fragment or
@@ -201,6 +204,9 @@ func ValidateBaseURL(raw string) error {
 		}
 	default:
 		return fieldErr(FieldBaseURL, "scheme must be https")
+	}
+	if why := unroutableHost(u.Hostname()); why != "" {
+		return fieldErr(FieldBaseURL, "host %s is %s, where no bank lives", u.Hostname(), why)
 	}
 	return nil
 }

@@ -48,7 +48,7 @@ func configFor(t testing.TB, provider, baseURL string) *engine.Config {
 
 func fetch(t *testing.T, cfg *engine.Config, prev *engine.Token) (*engine.Token, error) {
 	t.Helper()
-	c, err := engine.NewClient(cfg, nil)
+	c, err := engine.NewClient(cfg, nil, loopback)
 	if err != nil {
 		t.Fatalf("NewClient: %v", err)
 	}

@@ -24,6 +24,16 @@ type UpstreamError struct {
 	// RetryAt is when the bank asked to be called again (Retry-After or
 	// X-RateLimit-Retry-After); zero when it did not say.
 	RetryAt time.Time
+	// RetryCapped says the bank asked for a longer wait than MaxRetryAfter;
+	// RetryAt is then MaxRetryAfter on.
+	RetryCapped bool
+}
+
+// RetryCapped reports whether err is a bank answer whose Retry-After was
+// cut to MaxRetryAfter.
+func RetryCapped(err error) bool {
+	var ue *UpstreamError
+	return errors.As(err, &ue) && ue.RetryCapped
 }
 
 func (e *UpstreamError) Error() string {
@@ -40,6 +50,9 @@ func (e *UpstreamError) Error() string {
 	}
 	if !e.RetryAt.IsZero() {
 		fmt.Fprintf(&b, "; the bank asks to retry after %s", e.RetryAt.UTC().Format(time.RFC3339))
+		if e.RetryCapped {
+			fmt.Fprintf(&b, " (capped: it asked for longer than %s)", MaxRetryAfter)
+		}
 	}
 	return b.String()
 }
@@ -138,12 +151,24 @@ func looksLikeHTML(body []byte) bool {
 
 // redactError removes values that are secret during one fetch (a refresh
 // token, a value carried between steps such as İşbank's authorization code,
-// a client assertion) from the bank-supplied text of an UpstreamError. The
-// config's own secrets are scrubbed when the error is made.
+// a client assertion, Basic credentials), in every form secretForms knows,
+// from the bank-supplied text of an UpstreamError. The config's own
+// secrets are scrubbed when the error is made.
 func redactError(err error, values ...string) error {
 	var ue *UpstreamError
 	if errors.As(err, &ue) {
-		ue.Code, ue.Message = redact(ue.Code, values), redact(ue.Message, values)
+		forms := expandSecrets(values)
+		ue.Code, ue.Message = redact(ue.Code, forms), redact(ue.Message, forms)
+	}
+	return err
+}
+
+// cleanError makes an UpstreamError's bank text printable, single line and
+// bounded (clean), once every secret is out of it.
+func cleanError(err error) error {
+	var ue *UpstreamError
+	if errors.As(err, &ue) {
+		ue.Code, ue.Message = clean(ue.Code), clean(ue.Message)
 	}
 	return err
 }

@@ -13,7 +13,7 @@ import (
 func BenchmarkHugeBodyRefused(b *testing.B) {
 	emu, url := newEmu(b)
 	cfg := configFor(b, emulator.Rakbank, url)
-	c, err := engine.NewClient(cfg, nil)
+	c, err := engine.NewClient(cfg, nil, loopback)
 	if err != nil {
 		b.Fatal(err)
 	}

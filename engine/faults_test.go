@@ -155,7 +155,7 @@ func TestRequestBudgetIsNeverExceeded(t *testing.T) {
 	cfg := configFor(t, emulator.AccelerationCloud, url)
 	two := 2
 	cfg.MaxRequestsPerMinute = &two
-	c, err := engine.NewClient(cfg, nil)
+	c, err := engine.NewClient(cfg, nil, loopback)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func TestRequestBudgetIsNeverExceeded(t *testing.T) {
 	emu.Reset()
 	one := 1
 	cfg.MaxRequestsPerMinute = &one
-	c2, _ := engine.NewClient(cfg, nil)
+	c2, _ := engine.NewClient(cfg, nil, loopback)
 	defer c2.Close()
 	c2.SetBudget(engine.NewBudget(nil))
 	emu.FailNext(emulator.AccelerationCloud, 1, emulator.Failure{Status: 503})
@@ -284,7 +284,7 @@ func TestDayBudgetRemembersEarlierRequests(t *testing.T) {
 	for i := 0; i < 60; i++ {
 		sent = append(sent, oldest.Add(time.Duration(i)*time.Minute))
 	}
-	c, _ := engine.NewClient(cfg, nil)
+	c, _ := engine.NewClient(cfg, nil, loopback)
 	defer c.Close()
 	c.SetBudget(engine.NewBudget(sent))
 	_, err := c.Fetch(t.Context(), nil)
@@ -302,7 +302,7 @@ func TestIsbankNeedsBudgetForBothSteps(t *testing.T) {
 	cfg := configFor(t, emulator.Isbank, url)
 	three := 3
 	cfg.MaxRequestsPerMinute = &three
-	c, _ := engine.NewClient(cfg, nil)
+	c, _ := engine.NewClient(cfg, nil, loopback)
 	defer c.Close()
 	c.SetBudget(engine.NewBudget(nil))
 	if _, err := c.Fetch(t.Context(), nil); err != nil {

@@ -8,6 +8,8 @@ import (
 	"encoding/pem"
 	"strconv"
 	"testing"
+
+	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
 )
 
 func b64(s string) string { return base64.URLEncoding.EncodeToString([]byte(s)) }
@@ -20,4 +22,16 @@ func rsaToPKCS1(t *testing.T, k crypto.Signer) string {
 		t.Fatalf("not an RSA key: %T", k)
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rk)}))
+}
+
+// loopback lets a test's client talk to its httptest bank on 127.0.0.1,
+// which the production egress policy refuses.
+var loopback = engine.WithEgress(mustEgress(engine.EgressPolicy{AllowLoopback: true}))
+
+func mustEgress(p engine.EgressPolicy) *engine.Egress {
+	e, err := engine.NewEgressVia(p, nil)
+	if err != nil {
+		panic(err)
+	}
+	return e
 }

@@ -215,5 +215,8 @@ func validateEndpointURL(field, raw string, allowQuery bool) error {
 	default:
 		return fieldErr(field, "scheme must be https")
 	}
+	if why := unroutableHost(u.Hostname()); why != "" {
+		return fieldErr(field, "host %s is %s, where no bank lives", u.Hostname(), why)
+	}
 	return nil
 }

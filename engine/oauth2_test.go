@@ -141,7 +141,7 @@ func TestOAuth2PrivateKeyJWT(t *testing.T) {
 			settings["assertion_audience"] = tc.aud
 		}
 		cfg := oauthConfig(ts.tokenAt, settings, map[string]string{"private_key": tc.key})
-		c, err := engine.NewClient(cfg, nil)
+		c, err := engine.NewClient(cfg, nil, loopback)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -40,7 +40,7 @@ func TestObserverAndTraceLog(t *testing.T) {
 	var issued []string
 	for _, p := range emulator.Providers {
 		rec := &recorder{}
-		c, err := engine.NewClient(configFor(t, p, url), logger.With("config", "c-"+p))
+		c, err := engine.NewClient(configFor(t, p, url), logger.With("config", "c-"+p), loopback)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -378,6 +378,9 @@ func (p *Profile) Validate() error {
 			if n < 0 || n > MaxRequestLimit {
 				return profileErr("limits."+name, "must be between 0 (no limit) and %d", MaxRequestLimit)
 			}
+			if steps := max(len(p.Steps), len(refreshSteps(p))); n > 0 && n < steps {
+				return profileErr("limits."+name, "is %d, but one token takes %d requests: it could never get one", n, steps)
+			}
 		}
 	}
 	if err := p.Token.validate(); err != nil {
@@ -419,6 +422,16 @@ func validateSteps(where string, steps []Step, fields map[string]ProfileField, r
 		case s.Path != "" && strings.ContainsAny(s.Path, "?#"):
 			return profileErr(w+".path", "must not hold a query or fragment (use query)")
 		}
+		if s.URL != "" {
+			if err := validateStepURL(w+".url", s.URL); err != nil {
+				return err
+			}
+			if err := checkLiteralURLText(w+".url", s.URL, false); err != nil {
+				return err
+			}
+		} else if err := checkLiteralURLText(w+".path", s.Path, true); err != nil {
+			return err
+		}
 		for _, t := range []struct{ where, text string }{{w + ".path", s.Path}, {w + ".url", s.URL}} {
 			if err := scope.check(t.where, t.text); err != nil {
 				return err
@@ -437,6 +450,9 @@ func validateSteps(where string, steps []Step, fields map[string]ProfileField, r
 				return profileErr(w+".headers.Authorization", "conflicts with basic_auth")
 			}
 			if err := scope.check(w+".headers."+kv.Key, kv.Value); err != nil {
+				return err
+			}
+			if err := checkLiteralHeader(w+".headers."+kv.Key, kv.Value); err != nil {
 				return err
 			}
 		}

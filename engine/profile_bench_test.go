@@ -40,7 +40,7 @@ func BenchmarkFetch(b *testing.B) {
 					}
 				}
 			}
-			c, err := engine.NewClient(cfg, nil)
+			c, err := engine.NewClient(cfg, nil, loopback)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -159,7 +159,7 @@ func (pp *profileProvider) exchange(c *Client, s Step, rc *renderContext) (excha
 	x := exchange{step: s.Name, method: s.Method, header: make(map[string][]string, len(s.Headers)+2)}
 	var err error
 	if s.URL != "" {
-		if x.url, err = rc.render(s.URL, nil); err != nil {
+		if x.url, err = rc.renderStepURL(s.URL); err != nil { // profile_url.go
 			return x, err
 		}
 		if err := validateEndpointURL("url", x.url, true); err != nil {
@@ -226,6 +226,7 @@ func (pp *profileProvider) exchange(c *Client, s Step, rc *renderContext) (excha
 					form += "&"
 				}
 				form += "client_assertion_type=" + url.QueryEscape(ClientAssertionType) + "&client_assertion=" + url.QueryEscape(assertion)
+				rc.sensitive = append(rc.sensitive, assertion)
 			}
 			x.body, ct = []byte(form), "application/x-www-form-urlencoded"
 		case "json":
@@ -241,6 +242,7 @@ func (pp *profileProvider) exchange(c *Client, s Step, rc *renderContext) (excha
 			x.header["Content-Type"] = []string{ct}
 		}
 	}
+	x.sensitive = rc.sensitive
 	return x, nil
 }
 
@@ -394,7 +396,7 @@ func (pp *profileProvider) rejection(c *Client, step string, a *answer) *Upstrea
 	rej := c.rejection(step, a)
 	if pp.p.Errors != nil {
 		code, msg := describeMapped(a.body, a.contentType, pp.p.Errors)
-		rej.Code, rej.Message = clean(c.scrub(code)), clean(c.scrub(msg))
+		rej.Code, rej.Message = c.scrub(code), c.scrub(msg)
 	}
 	return rej
 }

@@ -38,7 +38,7 @@ func (pp *profileProvider) parseToken(c *Client, step string, a *answer, obtaine
 	obj, isObj := doc.(map[string]any)
 	if err != nil || !isObj {
 		_, msg := describeErrorBody(a.body, a.contentType)
-		msg = clean(c.scrub(msg))
+		msg = c.scrub(msg)
 		if msg == "" {
 			msg = "response is not a JSON object"
 		}

@@ -95,6 +95,28 @@ type renderContext struct {
 	refreshToken string
 	now          time.Time
 	uuid         string
+	// sensitive collects rendered texts that hold a secret field, a
+	// value carried from an earlier step or the refresh token: a bank
+	// that echoes them must not get them into errors.
+	sensitive []string
+}
+
+// secretRef reports whether a reference resolves to a secret value.
+func (rc *renderContext) secretRef(ref string) bool {
+	ns, rest, _ := strings.Cut(ref, ".")
+	switch ns {
+	case "step", "token":
+		return true
+	case "field":
+		if p, ok := rc.cfg.Lookup(); ok {
+			for _, f := range p.Fields() {
+				if f.Name == rest {
+					return f.Secret
+				}
+			}
+		}
+	}
+	return false
 }
 
 // value resolves one reference.
@@ -144,6 +166,7 @@ func (rc *renderContext) render(text string, escape func(string) string) (string
 		return "", err
 	}
 	var b strings.Builder
+	secret := false
 	for i, p := range parts {
 		if i%2 == 0 {
 			b.WriteString(p)
@@ -153,10 +176,17 @@ func (rc *renderContext) render(text string, escape func(string) string) (string
 		if err != nil {
 			return "", err
 		}
+		if rc.secretRef(p) {
+			secret = true
+			rc.sensitive = append(rc.sensitive, v)
+		}
 		if escape != nil {
 			v = escape(v)
 		}
 		b.WriteString(v)
+	}
+	if secret {
+		rc.sensitive = append(rc.sensitive, b.String())
 	}
 	return b.String(), nil
 }

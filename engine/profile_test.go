@@ -61,7 +61,7 @@ func profileFetch(t *testing.T, profileJSON, baseURL string, settings map[string
 		cfg.Settings[k] = v
 	}
 	cfg.UseProvider(prov)
-	c, err := engine.NewClient(cfg, nil)
+	c, err := engine.NewClient(cfg, nil, loopback)
 	if err != nil {
 		t.Fatalf("NewClient: %v", err)
 	}
@@ -205,8 +205,8 @@ func TestProfileExpiryForms(t *testing.T) {
 func TestProfileRefresh(t *testing.T) {
 	const profile = `{
 	  "fields": [{"name": "secret", "secret": true}],
-	  "steps": [{"name": "login", "method": "POST", "url": "{{field.endpoint}}/login", "body": {"type": "none"}}],
-	  "refresh": {"steps": [{"name": "refresh", "method": "POST", "url": "{{field.endpoint}}/refresh",
+	  "steps": [{"name": "login", "method": "POST", "path": "/login", "body": {"type": "none"}}],
+	  "refresh": {"steps": [{"name": "refresh", "method": "POST", "path": "/refresh",
 	              "body": {"type": "json", "fields": {"refreshToken": "{{token.refresh_token}}"}}}]},
 	  "token": {"expires_in": {"path": "expiresIn"}}
 	}`
@@ -226,14 +226,16 @@ func TestProfileRefresh(t *testing.T) {
 		}
 		return 200, `{"access_token":"from-login","expiresIn":60,"refresh_token":"rt-first"}`
 	})
-	withEndpoint := strings.Replace(profile, `"fields": [`, `"fields": [{"name": "endpoint"}, `, 1)
-	settings := map[string]string{"endpoint": bank.srv.URL}
-	tok, err := profileFetch(t, withEndpoint, "", settings, &engine.Token{RefreshToken: "rt-good"})
+	// The bank's host comes from base_url (a step url's host must be
+	// literal; see profile_url.go).
+	withEndpoint, base := profile, bank.srv.URL
+	settings := map[string]string{}
+	tok, err := profileFetch(t, withEndpoint, base, settings, &engine.Token{RefreshToken: "rt-good"})
 	if err != nil || tok.AccessToken != "from-refresh" || tok.RefreshToken != "rt-next" {
 		t.Fatalf("refresh: %v %v", tok, err)
 	}
 	// A used refresh token is refused: log in again, once.
-	tok, err = profileFetch(t, withEndpoint, "", settings, &engine.Token{RefreshToken: "rt-good"})
+	tok, err = profileFetch(t, withEndpoint, base, settings, &engine.Token{RefreshToken: "rt-good"})
 	if err != nil || tok.AccessToken != "from-login" || len(bank.seen) != 3 {
 		t.Fatalf("after a refused refresh: %v %v (%d requests)", tok, err, len(bank.seen))
 	}
@@ -242,7 +244,7 @@ func TestProfileRefresh(t *testing.T) {
 	}
 	// on_rejected: fail gives the bank's answer instead.
 	failing := strings.Replace(withEndpoint, `"refresh": {`, `"refresh": {"on_rejected": "fail", `, 1)
-	if _, err := profileFetch(t, failing, "", settings, &engine.Token{RefreshToken: "rt-gone"}); err == nil ||
+	if _, err := profileFetch(t, failing, base, settings, &engine.Token{RefreshToken: "rt-gone"}); err == nil ||
 		!strings.Contains(err.Error(), "testbank refresh request failed: HTTP 400: bank code invalid_grant") {
 		t.Fatalf("on_rejected fail: %v", err)
 	}

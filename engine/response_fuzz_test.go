@@ -27,7 +27,7 @@ func FuzzParseToken(f *testing.F) {
 		f.Add([]byte(seed), 200)
 	}
 	cfg := &Config{Provider: "etranzact", Settings: map[string]string{"username": "u"}, Secrets: map[string]string{"password": "hunter2-secret"}}
-	c, err := NewClient(cfg, nil)
+	c, err := NewClient(cfg, nil, WithEgress(loopbackEgress))
 	if err != nil {
 		f.Fatal(err)
 	}

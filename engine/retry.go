@@ -32,30 +32,41 @@ func transientStatus(status int) bool {
 	return false
 }
 
+// MaxRetryAfter caps how long a bank's Retry-After can keep a connection
+// from asking again: a bank (or anything posing as one) could otherwise
+// park it for centuries with an HTTP date in year 9999.
+const MaxRetryAfter = 15 * time.Minute
+
 // retryAfter reads how long the bank asks to wait: Retry-After (seconds or
 // an HTTP date) or Acceleration Cloud's X-RateLimit-Retry-After (seconds);
-// the longer if both are given.
-func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
-	var wait time.Duration
-	found := false
+// the longer if both are given, at most MaxRetryAfter (capped reports that
+// the bank asked for longer).
+func retryAfter(h http.Header, now time.Time) (wait time.Duration, capped, found bool) {
 	for _, name := range []string{"Retry-After", "X-RateLimit-Retry-After"} {
 		v := strings.TrimSpace(h.Get(name))
 		if v == "" {
 			continue
 		}
 		var d time.Duration
-		if n, err := strconv.ParseFloat(v, 64); err == nil && n >= 0 && n < 366*24*3600 {
-			d = time.Duration(n * float64(time.Second))
+		over := false
+		if n, err := strconv.ParseFloat(v, 64); err == nil && n >= 0 {
+			if over = n > MaxRetryAfter.Seconds(); !over {
+				d = time.Duration(n * float64(time.Second))
+			}
 		} else if t, err := http.ParseTime(v); err == nil {
 			d = max(t.Sub(now), 0)
+			over = t.Sub(now) > MaxRetryAfter // Sub saturates: year 9999 is over too
 		} else {
 			continue
+		}
+		if over {
+			d, capped = MaxRetryAfter, true
 		}
 		if !found || d > wait {
 			wait, found = d, true
 		}
 	}
-	return wait, found
+	return wait, capped, found
 }
 
 // backoff is the wait before retry number n (1-based): full jitter over an

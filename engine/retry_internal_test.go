@@ -9,23 +9,32 @@ import (
 func TestRetryAfterHeaders(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	cases := []struct {
-		h    http.Header
-		want time.Duration
-		ok   bool
+		h      http.Header
+		want   time.Duration
+		capped bool
+		ok     bool
 	}{
-		{http.Header{"Retry-After": {"7"}}, 7 * time.Second, true},
-		{http.Header{"X-Ratelimit-Retry-After": {"30"}}, 30 * time.Second, true},
-		{http.Header{"Retry-After": {"5"}, "X-Ratelimit-Retry-After": {"12"}}, 12 * time.Second, true},
-		{http.Header{"Retry-After": {now.Add(90 * time.Second).Format(http.TimeFormat)}}, 90 * time.Second, true},
-		{http.Header{"Retry-After": {now.Add(-time.Minute).Format(http.TimeFormat)}}, 0, true},
-		{http.Header{"Retry-After": {"soon"}}, 0, false},
-		{http.Header{"Retry-After": {"-3"}}, 0, false},
-		{http.Header{}, 0, false},
+		{http.Header{"Retry-After": {"7"}}, 7 * time.Second, false, true},
+		{http.Header{"X-Ratelimit-Retry-After": {"30"}}, 30 * time.Second, false, true},
+		{http.Header{"Retry-After": {"5"}, "X-Ratelimit-Retry-After": {"12"}}, 12 * time.Second, false, true},
+		{http.Header{"Retry-After": {now.Add(90 * time.Second).Format(http.TimeFormat)}}, 90 * time.Second, false, true},
+		{http.Header{"Retry-After": {now.Add(-time.Minute).Format(http.TimeFormat)}}, 0, false, true},
+		{http.Header{"Retry-After": {"900"}}, 15 * time.Minute, false, true},
+		// A hostile or broken bank cannot park the connection: both forms
+		// are capped at MaxRetryAfter (the old code gave 2319-... and 366 days).
+		{http.Header{"Retry-After": {"Fri, 31 Dec 9999 23:59:59 GMT"}}, MaxRetryAfter, true, true},
+		{http.Header{"Retry-After": {now.Add(16 * time.Minute).Format(http.TimeFormat)}}, MaxRetryAfter, true, true},
+		{http.Header{"Retry-After": {"31535999"}}, MaxRetryAfter, true, true},
+		{http.Header{"X-Ratelimit-Retry-After": {"1e300"}}, MaxRetryAfter, true, true},
+		{http.Header{"Retry-After": {"901"}, "X-Ratelimit-Retry-After": {"3"}}, MaxRetryAfter, true, true},
+		{http.Header{"Retry-After": {"soon"}}, 0, false, false},
+		{http.Header{"Retry-After": {"-3"}}, 0, false, false},
+		{http.Header{}, 0, false, false},
 	}
 	for _, tc := range cases {
-		got, ok := retryAfter(tc.h, now)
-		if got != tc.want || ok != tc.ok {
-			t.Errorf("%v: %s %t, want %s %t", tc.h, got, ok, tc.want, tc.ok)
+		got, capped, ok := retryAfter(tc.h, now)
+		if got != tc.want || capped != tc.capped || ok != tc.ok {
+			t.Errorf("%v: %s capped=%t %t, want %s capped=%t %t", tc.h, got, capped, ok, tc.want, tc.capped, tc.ok)
 		}
 	}
 }

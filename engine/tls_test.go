@@ -141,7 +141,7 @@ func TestClientCertificateValidationNamesTheField(t *testing.T) {
 		if err := cfg.Validate(); err != nil {
 			t.Errorf("%s: valid pair rejected: %v", name, err)
 		}
-		if _, err := engine.NewClient(cfg, nil); err != nil {
+		if _, err := engine.NewClient(cfg, nil, loopback); err != nil {
 			t.Errorf("%s: NewClient: %v", name, err)
 		}
 	}
@@ -172,7 +172,7 @@ func TestClientCertificatesAreNotSharedBetweenConfigs(t *testing.T) {
 		if leaf != nil {
 			cfg.TLSClientCert, cfg.TLSClientKey = string(leaf.CertPEM), string(leaf.KeyPEM)
 		}
-		c, err := engine.NewClient(cfg, nil)
+		c, err := engine.NewClient(cfg, nil, loopback)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,11 +19,20 @@ import (
 // host instead. Credentials travel in each request, except a client
 // certificate (mTLS), which belongs to the connection: configs with
 // different client certificates never share a transport.
+// Each mount's Egress has transports of its own: their dialer and proxy
+// apply its policy.
 var transports = struct {
 	sync.Mutex
-	m     map[string]*sharedTransport
+	m     map[transportID]*sharedTransport
 	swept time.Time // last sweep of unreferenced transports
-}{m: map[string]*sharedTransport{}}
+}{m: map[transportID]*sharedTransport{}}
+
+// transportID is a shared transport's key: the egress whose policy it
+// applies and what its connections carry (transportKey).
+type transportID struct {
+	egress *Egress
+	tls    string
+}
 
 type sharedTransport struct {
 	t         *http.Transport
@@ -46,13 +55,13 @@ func transportKey(cfg *Config) string {
 
 // acquireTransport returns the shared transport for cfg's CA bundle and
 // client certificate and takes a reference to it.
-func acquireTransport(cfg *Config) (*http.Transport, error) {
-	key := transportKey(cfg)
+func acquireTransport(cfg *Config, egress *Egress) (*http.Transport, error) {
+	key := transportID{egress, transportKey(cfg)}
 	transports.Lock()
 	defer transports.Unlock()
 	st := transports.m[key]
 	if st == nil {
-		t, err := newTransport(cfg)
+		t, err := newTransport(cfg, egress)
 		if err != nil {
 			return nil, err
 		}
@@ -71,8 +80,8 @@ const transportLinger = 2 * time.Minute
 // releaseTransport drops a reference taken by acquireTransport. A transport
 // left unreferenced for transportLinger has its idle connections closed and
 // is forgotten, at a later acquire or release.
-func releaseTransport(cfg *Config) {
-	key := transportKey(cfg)
+func releaseTransport(cfg *Config, egress *Egress) {
+	key := transportID{egress, transportKey(cfg)}
 	transports.Lock()
 	defer transports.Unlock()
 	now := time.Now()
@@ -99,8 +108,22 @@ func sweepTransports(now time.Time) {
 	}
 }
 
-func newTransport(cfg *Config) (*http.Transport, error) {
+// closeIdleFor closes the idle connections of egress's transports, made
+// under a policy that may have changed.
+func closeIdleFor(egress *Egress) {
+	transports.Lock()
+	defer transports.Unlock()
+	for id, st := range transports.m {
+		if id.egress == egress {
+			st.t.CloseIdleConnections()
+		}
+	}
+}
+
+func newTransport(cfg *Config, egress *Egress) (*http.Transport, error) {
 	transport := cleanhttp.DefaultPooledTransport()
+	transport.DialContext = egress.dialContext
+	transport.Proxy = egress.proxyFor
 	transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	transport.ResponseHeaderTimeout = MaxTimeout // each client's own timeout bounds its requests
 	if cfg.CACert != "" {

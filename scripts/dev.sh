@@ -38,6 +38,8 @@ for _ in $(seq 1 100); do "$vault_bin" status >/dev/null 2>&1 && break; sleep 0.
 sum=$(sha256sum "$work/plugins/vault-plugin-secrets-bankauth" | cut -d' ' -f1)
 v plugin register -sha256="$sum" -command=vault-plugin-secrets-bankauth secret bankauth
 v secrets enable -path=bankauth bankauth
+# The emulator listens on 127.0.0.1: a mount refuses loopback unless told.
+v write bankauth/settings allow_loopback=true
 
 emu="http://127.0.0.1:$emu_port"
 # Acceleration Cloud's real tokens live 2 h (its sample JWT). With $ttl tokens,

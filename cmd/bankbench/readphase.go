@@ -84,6 +84,7 @@ func (b *bench) setupReadTargets(s *vaulttest.Server) error {
 	for _, args := range [][]string{
 		{"secrets", "enable", "-path=kv", "-version=2", "kv"},
 		{"secrets", "enable", "-path=bankauth", "bankauth"},
+		{"write", "bankauth/settings", "allow_loopback=true"}, // the emulator is on 127.0.0.1
 		{"secrets", "enable", "-path=null-lease", "-options=lease=true", "null"},
 		{"secrets", "enable", "-path=null-nolease", "-options=lease=false", "null"},
 	} {

@@ -51,9 +51,8 @@ func TestFositeProfileAssertionWithSigningKey(t *testing.T) {
 	register(t, w.as, interop.Client{ID: "kept-profile", AuthMethod: "private_key_jwt", SigningAlg: "ES256",
 		KeyID: k.Latest().KID, PublicKey: pub})
 	p, err := engine.ParseProfile([]byte(`{
-	  "fields": [{"name": "client_id", "required": true}, {"name": "private_key", "secret": true, "required": true},
-	             {"name": "token_url", "required": true}],
-	  "steps": [{"name": "token", "method": "POST", "url": "{{field.token_url}}",
+	  "fields": [{"name": "client_id", "required": true}, {"name": "private_key", "secret": true, "required": true}],
+	  "steps": [{"name": "token", "method": "POST", "path": "/oauth2/token",
 	    "client_assertion": {"client_id": "{{field.client_id}}", "private_key": "{{field.private_key}}", "alg": "ES256"},
 	    "body": {"type": "form", "fields": {"grant_type": "client_credentials", "client_id": "{{field.client_id}}", "scope": "accounts payments"}}}]
 	}`))
@@ -64,8 +63,8 @@ func TestFositeProfileAssertionWithSigningKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := &engine.Config{Provider: "keptbank", CACert: string(w.as.CACertPEM),
-		Settings: map[string]string{"client_id": "kept-profile", "token_url": w.as.TokenURL, "signing_key": "client-sig"},
+	cfg := &engine.Config{Provider: "keptbank", CACert: string(w.as.CACertPEM), BaseURL: w.as.URL,
+		Settings: map[string]string{"client_id": "kept-profile", "signing_key": "client-sig"},
 		Secrets:  map[string]string{}}
 	cfg.UseProvider(prov)
 	cfg.UseKeys(engine.Keys{Signing: kept{k}})

@@ -72,6 +72,19 @@ func (ca *CA) Server() (*Leaf, error) {
 	return ca.issue(tmpl, key)
 }
 
+// ServerFor issues a server certificate for the DNS names given, e.g. a
+// bank's public name that a test reaches through a proxy.
+func (ca *CA) ServerFor(names ...string) (*Leaf, error) {
+	tmpl := template(names[0])
+	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	tmpl.DNSNames = names
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	return ca.issue(tmpl, key)
+}
+
 // Client issues a client certificate with subject CN=cn, on an RSA key of
 // bits bits (0 means an ECDSA P-256 key).
 func (ca *CA) Client(cn string, bits int) (*Leaf, error) {

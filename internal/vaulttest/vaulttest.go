@@ -452,8 +452,25 @@ func (s *Server) RegisterPlugin(name string) error {
 	return err
 }
 
-// Mount enables the plugin registered as plugin at path.
+// RegisterPluginEnv registers the bankauth binary as name with environment
+// variables for its process (vault plugin register -env KEY=VALUE), e.g. an
+// egress proxy.
+func (s *Server) RegisterPluginEnv(name string, env ...string) error {
+	args := []string{"plugin", "register", "-sha256=" + s.pluginSHA, "-command=" + PluginBinary}
+	for _, kv := range env {
+		args = append(args, "-env", kv)
+	}
+	_, err := s.MustCLI(append(args, "secret", name)...)
+	return err
+}
+
+// Mount enables the plugin registered as plugin (bankauth) at path, with
+// loopback egress allowed (settings allow_loopback=true): the emulators
+// the tests talk to listen on 127.0.0.1, which a mount refuses by default.
 func (s *Server) Mount(plugin, path string) error {
-	_, err := s.MustCLI("secrets", "enable", "-path="+path, plugin)
+	if _, err := s.MustCLI("secrets", "enable", "-path="+path, plugin); err != nil {
+		return err
+	}
+	_, err := s.MustCLI("write", path+"/settings", "allow_loopback=true")
 	return err
 }
