@@ -10,7 +10,7 @@ E2E_TIMEOUT ?= 20m
 # FUZZTIME is how long make fuzz runs each fuzz target.
 FUZZTIME ?= 15s
 
-.PHONY: all build test unit fuzz e2e bench bench-smoke dev fmt fmtcheck vet vault prometheus promcheck release
+.PHONY: all build test unit fuzz e2e bench bench-smoke dev fmt fmtcheck vet vault prometheus promcheck release compat
 
 all: fmtcheck vet build
 
@@ -23,6 +23,13 @@ build:
 # `vault plugin register` lines. See scripts/release.sh.
 release:
 	@scripts/release.sh $(VERSION)
+
+# compat runs the core e2e tests against each Vault release in
+# COMPAT_VERSIONS (each built from source once, then cached) and prints the
+# README's "Vault versions" table. Not part of test.
+COMPAT_VERSIONS ?= 1.21.0
+compat:
+	@COMPAT_VERSIONS="$(COMPAT_VERSIONS)" scripts/compat.sh
 
 # vault installs (or finds) the pinned Vault binary; see scripts/install-vault.sh.
 vault:
