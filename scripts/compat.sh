@@ -22,7 +22,7 @@ for v in "${versions[@]}"; do
   v=${v#v}
   echo "compat: Vault $v: installing (log: $logs/build-$v.log)" >&2
   if ! bin=$(VAULT_VERSION="$v" BANKAUTH_FORCE_BUILD=1 scripts/install-vault.sh 2>"$logs/build-$v.log"); then
-    why=$(grep -E 'error|cannot|failed|not found|invalid' "$logs/build-$v.log" | head -1 | cut -c1-160)
+    why=$(grep -E '^[^ ]+\.go:[0-9]+:[0-9]+: |error|cannot|failed|not found|invalid' "$logs/build-$v.log" | head -1 | cut -c1-160)
     rows+=("| $v | could not build: ${why:-see $logs/build-$v.log} |")
     failed=1
     continue
