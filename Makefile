@@ -10,7 +10,7 @@ E2E_TIMEOUT ?= 20m
 # FUZZTIME is how long make fuzz runs each fuzz target.
 FUZZTIME ?= 15s
 
-.PHONY: all build test unit fuzz e2e bench bench-smoke dev fmt fmtcheck vet vault
+.PHONY: all build test unit fuzz e2e bench bench-smoke dev fmt fmtcheck vet vault prometheus promcheck release compat
 
 all: fmtcheck vet build
 
@@ -18,11 +18,35 @@ build:
 	go build -trimpath -ldflags "$(LDFLAGS)" -o bin/$(PLUGIN) ./cmd/$(PLUGIN)
 	go build -trimpath -o bin/bankemu ./cmd/bankemu
 
+# release builds the plugin for linux and darwin, amd64 and arm64,
+# reproducibly, into dist/$(VERSION) with SHA256SUMS, and prints the
+# `vault plugin register` lines. See scripts/release.sh.
+release:
+	@scripts/release.sh $(VERSION)
+
+# compat runs the core e2e tests against each Vault release in
+# COMPAT_VERSIONS (each built from source once, then cached) and prints the
+# README's "Vault versions" table. Not part of test.
+COMPAT_VERSIONS ?= 1.21.0
+compat:
+	@COMPAT_VERSIONS="$(COMPAT_VERSIONS)" scripts/compat.sh
+
 # vault installs (or finds) the pinned Vault binary; see scripts/install-vault.sh.
 vault:
 	@scripts/install-vault.sh >/dev/null
 
-test: fmtcheck vet unit fuzz e2e
+# prometheus installs (or finds) prometheus and promtool; see scripts/install-prometheus.sh.
+prometheus:
+	@scripts/install-prometheus.sh >/dev/null
+
+test: fmtcheck vet unit promcheck fuzz e2e
+
+# promcheck checks the alert rules in deploy/prometheus and runs their unit
+# tests (each alert fires on the series that should fire it, and only then).
+promcheck:
+	@prom=$$(scripts/install-prometheus.sh) && cd deploy/prometheus && \
+	  "$$prom/promtool" check rules bankauth-rules.yml && \
+	  "$$prom/promtool" test rules bankauth-rules.test.yml
 
 unit:
 	go test -race -count=1 ./...
@@ -39,9 +63,10 @@ fuzz:
 	done
 
 # The plugin binary Vault runs is built with -race too (BANKAUTH_RACE=1).
+# The Prometheus tests use the server and promtool from PROMETHEUS_DIR.
 e2e:
-	@vault_bin=$$(scripts/install-vault.sh) && \
-	  VAULT_BIN="$$vault_bin" BANKAUTH_RACE=1 go test -race -count=1 -tags e2e -timeout $(E2E_TIMEOUT) -v ./e2e/ 2>&1 | \
+	@vault_bin=$$(scripts/install-vault.sh) && prom=$$(scripts/install-prometheus.sh) && \
+	  VAULT_BIN="$$vault_bin" PROMETHEUS_DIR="$$prom" BANKAUTH_RACE=1 go test -race -count=1 -tags e2e -timeout $(E2E_TIMEOUT) -v ./e2e/ 2>&1 | \
 	  grep -v -E '^=== (RUN|PAUSE|CONT)' ; exit $${PIPESTATUS[0]}
 
 # bench prints a Markdown report of figures measured in one run (see

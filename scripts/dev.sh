@@ -2,17 +2,22 @@
 # dev.sh: a dev Vault with bankauth mounted at bankauth/ and the bank emulator
 # configured for all four providers. Runs until Ctrl-C, then cleans up.
 #
-# Env: VAULT_PORT (8200), EMU_PORT (8300), TOKEN_TTL (60s)
+# Env: VAULT_PORT (8200), EMU_PORT (8300), TOKEN_TTL (60s), DEV_DIR (.dev),
+#      VAULT_BIN (a vault binary to use; default: scripts/install-vault.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 vault_port="${VAULT_PORT:-8200}"
 emu_port="${EMU_PORT:-8300}"
 ttl="${TOKEN_TTL:-60s}"
-work=".dev"
-rm -rf "$work" && mkdir -p "$work/plugins"
+work="${DEV_DIR:-.dev}"
+rm -rf "$work" && mkdir -p "$work/plugins" "$work/bin"
+work=$(cd "$work" && pwd)
 
-vault_bin=$(scripts/install-vault.sh)
+vault_bin="${VAULT_BIN:-$(scripts/install-vault.sh)}"
+# The vault binary may live in a cache directory that is not on PATH: link it
+# into $work/bin, which the printed commands put first on PATH.
+ln -sf "$(cd "$(dirname "$vault_bin")" && pwd)/$(basename "$vault_bin")" "$work/bin/vault"
 echo "==> building the plugin and the bank emulator"
 go build -o "$work/plugins/vault-plugin-secrets-bankauth" ./cmd/vault-plugin-secrets-bankauth
 go build -o "$work/bankemu" ./cmd/bankemu
@@ -62,7 +67,7 @@ cat <<EOT
 
 bankauth is mounted at bankauth/ on a dev Vault; the bank emulator is at $emu.
 In another shell:
-  export VAULT_ADDR=$VAULT_ADDR VAULT_TOKEN=root
+  export PATH="$work/bin:\$PATH" VAULT_ADDR=$VAULT_ADDR VAULT_TOKEN=root
   vault read bankauth/token/rakbank
   vault write -f bankauth/token/rakbank          # force a new token
   curl -s $emu/_emulator/stats                   # bank requests so far

@@ -39,3 +39,7 @@ func (s *Server) PID() int {
 }
 
 func raceBuild() bool { return os.Getenv("BANKAUTH_RACE") == "1" }
+
+// PluginDir is the plugin_directory the server runs plugins from (a
+// cluster node's own copy), for tests that install more plugin binaries.
+func (s *Server) PluginDir() string { return s.pluginDir }
