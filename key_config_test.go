@@ -182,3 +182,45 @@ func TestTLSKeyKeptAcrossProviderChange(t *testing.T) {
 		t.Errorf("after a provider change: %v", got)
 	}
 }
+
+// dpop_key works for profiles too: the profile's last step (the one that
+// answers with the token) carries a DPoP proof, and is sent again with the
+// bank's nonce when the bank asks for one. The token endpoint is keyas,
+// which checks the client assertion against the published JWK Set, the
+// mTLS certificate and the DPoP proof and its nonce.
+func TestProfileConfigWithDPoPKey(t *testing.T) {
+	e := newTestEnv(t)
+	e.mustOK(t, logical.CreateOperation, "key/sig", map[string]any{"type": "rsa-2048", "public_jwks": true})
+	e.mustOK(t, logical.CreateOperation, "key/dpop", map[string]any{"type": "ec-p256"})
+	e.mustOK(t, logical.CreateOperation, "key/tls", map[string]any{"type": "ec-p256"})
+	csr := e.mustOK(t, logical.UpdateOperation, "key/tls/csr", map[string]any{"common_name": "tpp-transport"}).Data["csr"].(string)
+	leaf, clientCA := issueForCSR(t, csr, time.Now().Add(30*24*time.Hour))
+	e.mustOK(t, logical.UpdateOperation, "key/tls/certificate", map[string]any{"certificate": leaf + clientCA})
+	as, err := keyas.Start(clientCA, "tpp-client", func() (jose.JSONWebKeySet, error) { return readJWKS(t, e, "sig"), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(as.Close)
+	e.mustOK(t, logical.CreateOperation, "profile/fapibank", map[string]any{"profile": `{
+	  "fields": [{"name": "client_id", "required": true}, {"name": "private_key", "secret": true}],
+	  "steps": [{"name": "token", "method": "POST", "path": "/token",
+	    "client_assertion": {"client_id": "{{field.client_id}}", "private_key": "{{field.private_key}}", "alg": "PS256"},
+	    "body": {"type": "form", "fields": {"grant_type": "client_credentials", "client_id": "{{field.client_id}}"}}}]
+	}`})
+	e.mustOK(t, logical.CreateOperation, "config/fb", map[string]any{"provider": "fapibank", "base_url": as.URL,
+		"ca_cert": as.CAPEM, "client_id": "tpp-client", "signing_key": "sig", "tls_key": "tls", "dpop_key": "dpop"})
+
+	tok := e.mustOK(t, logical.ReadOperation, "token/fb", nil).Data
+	dpopKey := e.mustOK(t, logical.ReadOperation, "key/dpop", nil).Data
+	// One refusal for want of the nonce, then the token, bound to dpop_key.
+	if seen := as.Seen(); seen.Requests != 2 || len(seen.JKTs) != 1 || seen.JKTs[0] != dpopKey["kid"] ||
+		tok["token_type"] != "DPoP" || as.BoundTo(tok["access_token"].(string)) != dpopKey["kid"] {
+		t.Errorf("seen %+v token type %v", seen, tok["token_type"])
+	}
+	// The nonce is remembered for the next client: a forced refresh needs no
+	// second try.
+	e.mustOK(t, logical.UpdateOperation, "token/fb", nil)
+	if seen := as.Seen(); seen.Requests != 3 {
+		t.Errorf("%d token requests after a forced refresh, want 3 (the nonce known)", seen.Requests)
+	}
+}

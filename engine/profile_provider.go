@@ -128,12 +128,8 @@ func (pp *profileProvider) run(ctx context.Context, c *Client, steps []Step, ref
 	}
 	for i, s := range steps {
 		rc := &renderContext{cfg: c.cfg, steps: values, refreshToken: refreshToken, now: c.now()}
-		x, err := pp.exchange(c, s, rc)
-		if err != nil {
-			return nil, &UpstreamError{Provider: pp.Name(), Step: s.Name, Message: "cannot build request: " + c.scrub(err.Error())}
-		}
 		start := c.now()
-		a, err := c.do(ctx, x)
+		a, err := pp.send(ctx, c, s, rc, i == len(steps)-1)
 		if err != nil {
 			return nil, err
 		}
@@ -152,6 +148,28 @@ func (pp *profileProvider) run(ctx context.Context, c *Client, steps []Step, ref
 		}
 	}
 	panic("unreachable: a profile has at least one step")
+}
+
+// send renders and sends one step. The last step, whose answer holds the
+// token, carries a DPoP proof when the config names a dpop_key, and is
+// rendered (a fresh client assertion) and sent once more with the bank's
+// nonce when the bank answers use_dpop_nonce (RFC 9449 section 8).
+func (pp *profileProvider) send(ctx context.Context, c *Client, s Step, rc *renderContext, last bool) (*answer, error) {
+	for try := 0; ; try++ {
+		x, err := pp.exchange(c, s, rc)
+		if err == nil && last {
+			if x, err = c.withDPoP(x); err != nil {
+				err = fmt.Errorf("cannot sign DPoP proof with dpop_key: %w", err)
+			}
+		}
+		if err != nil {
+			return nil, &UpstreamError{Provider: pp.Name(), Step: s.Name, Message: "cannot build request: " + c.scrub(err.Error())}
+		}
+		a, err := c.do(ctx, x)
+		if err != nil || !last || !c.noteDPoPNonce(a) || try == 1 {
+			return a, err
+		}
+	}
 }
 
 // exchange renders one step into a request.
