@@ -239,6 +239,13 @@ func TestUpgradeAndDowngrade(t *testing.T) {
 
 	switchVersion(t, srv, plugin, b.mount, newV)
 	servedWithoutBank(newV)
+	// The old release had no egress policy, so the mount's settings hold no
+	// allow_loopback; the new one refuses loopback banks until an operator
+	// allows them (docs/security.md, upgrade notes). This test's bank is on
+	// 127.0.0.1.
+	if _, err := srv.MustCLI("write", b.mount+"/settings", "allow_loopback=true"); err != nil {
+		t.Fatal(err)
+	}
 	// A config written by the new version is served by the old one after a
 	// downgrade, like those the old one wrote.
 	b.configure(t, "rak2", emulator.Rakbank)
