@@ -152,7 +152,7 @@ func TestKeyFieldsRefuseMixedCredentials(t *testing.T) {
 		"invalid tls_key: a config names tls_key or tls_client_cert": {"provider": "oauth2",
 			"token_url": "https://as.example/token", "client_id": "c", "client_secret": "s", "tls_key": "sig",
 			"tls_client_cert": string(client.CertPEM), "tls_client_key": string(client.KeyPEM)},
-		"invalid dpop_key: applies to provider oauth2": {"provider": "rakbank", "client_id": "c", "client_secret": "s", "scope": "x",
+		"invalid dpop_key: applies to provider oauth2 and to profiles written to profile/<name>": {"provider": "rakbank", "client_id": "c", "client_secret": "s", "scope": "x",
 			"dpop_key": "sig"},
 	}
 	for want, data := range cases {

@@ -48,7 +48,7 @@ func (c *Config) UseKeys(k Keys) { c.keys = k }
 var keyFields = []Field{
 	{Name: FieldSigningKey, Description: "Name of a key at key/<name> that signs the private_key_jwt client assertion (kid in the header), instead of private_key."},
 	{Name: FieldTLSKey, Description: "Name of a key at key/<name> whose attached certificate and key do mutual TLS (and tls_client_auth), instead of tls_client_cert and tls_client_key."},
-	{Name: FieldDPoPKey, Description: "oauth2 and profiles: name of a key at key/<name> that signs a DPoP proof (RFC 9449) on every token request (a profile's last step, the one answering with the token); tokens are then DPoP-bound."},
+	{Name: FieldDPoPKey, Description: "oauth2 and operators' profiles: name of a key at key/<name> that signs a DPoP proof (RFC 9449) on every token request (a profile's last step, the one answering with the token); tokens are then DPoP-bound."},
 }
 
 // KeyFields lists the config fields that name a key.
@@ -58,9 +58,12 @@ func isKeyField(name string) bool {
 	return name == FieldSigningKey || name == FieldTLSKey || name == FieldDPoPKey
 }
 
-// isProfile reports whether the config's provider is a profile (built in or
-// an operator's).
-func (c *Config) isProfile() bool {
+// isOperatorProfile reports whether the config's provider is a profile an
+// operator wrote (not one of the built-in banks, none of which uses DPoP).
+func (c *Config) isOperatorProfile() bool {
+	if _, builtin := Lookup(c.Provider); builtin {
+		return false
+	}
 	p, ok := c.Lookup()
 	if !ok {
 		return false
@@ -95,8 +98,8 @@ func (c *Config) validateKeys() error {
 	}
 	if c.Settings[FieldDPoPKey] != "" {
 		switch {
-		case c.Provider != "oauth2" && !c.isProfile():
-			return fieldErr(FieldDPoPKey, "applies to provider oauth2 and to profiles")
+		case c.Provider != "oauth2" && !c.isOperatorProfile():
+			return fieldErr(FieldDPoPKey, "applies to provider oauth2 and to profiles written to profile/<name>")
 		case c.keys.DPoP == nil:
 			return fieldErr(FieldDPoPKey, "names no key; write key/%s first", c.Settings[FieldDPoPKey])
 		}
