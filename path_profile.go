@@ -163,7 +163,7 @@ func (b *backend) profileRead(ctx context.Context, req *logical.Request, d *fram
 	if _, ok := engine.Lookup(name); ok {
 		p, err := engine.BuiltinProfile(name)
 		if err != nil {
-			return logical.ErrorResponse("%s is a built-in provider written in Go, not a profile; see the README", name), nil
+			return logical.ErrorResponse("%s is a built-in provider written in Go, not a profile; see docs/providers/", name), nil
 		}
 		enc, _ := json.Marshal(p)
 		doc, builtin = string(enc), true
