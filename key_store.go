@@ -38,6 +38,15 @@ func (s *keyState) clock() time.Time {
 	return time.Now()
 }
 
+// existingKey reads key name for a path that needs it to exist: a missing
+// key is a 400 naming it (resp), a storage failure an error.
+func existingKey(ctx context.Context, s logical.Storage, name string) (k *keyring.Key, resp *logical.Response, err error) {
+	if k, err = readKey(ctx, s, name); err != nil || k != nil {
+		return k, nil, err
+	}
+	return nil, logical.ErrorResponse("invalid name: there is no key %q; write key/%s type=... first", name, name), nil
+}
+
 // readKey loads a stored key; nil when there is none. Its errors never
 // carry the stored bytes.
 func readKey(ctx context.Context, s logical.Storage, name string) (*keyring.Key, error) {

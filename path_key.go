@@ -241,12 +241,9 @@ func (b *backend) keyRotate(ctx context.Context, req *logical.Request, d *framew
 	lock := b.keys.lock(name)
 	lock.Lock()
 	defer lock.Unlock()
-	k, err := readKey(ctx, req.Storage, name)
-	if err != nil {
-		return nil, err
-	}
+	k, resp, err := existingKey(ctx, req.Storage, name)
 	if k == nil {
-		return logical.ErrorResponse("invalid name: there is no key %q; write key/%s type=... first", name, name), nil
+		return resp, err
 	}
 	if err := k.Rotate(nil, b.keys.clock()); err != nil {
 		return nil, errors.New("cannot generate a new key version")

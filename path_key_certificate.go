@@ -35,12 +35,9 @@ func (b *backend) keyCertificateWrite(ctx context.Context, req *logical.Request,
 	lock := b.keys.lock(name)
 	lock.Lock()
 	defer lock.Unlock()
-	k, err := readKey(ctx, req.Storage, name)
-	if err != nil {
-		return nil, err
-	}
+	k, resp, err := existingKey(ctx, req.Storage, name)
 	if k == nil {
-		return logical.ErrorResponse("invalid name: there is no key %q", name), nil
+		return resp, err
 	}
 	if err := k.AttachCertificate(d.Get("certificate").(string)); err != nil {
 		return logical.ErrorResponse("invalid certificate: %s", err.Error()), nil

@@ -37,12 +37,9 @@ func pathKeyCSR(b *backend) *framework.Path {
 // keyCSR answers a PEM CSR for the latest version, signed by it.
 func (b *backend) keyCSR(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	k, err := readKey(ctx, req.Storage, name)
-	if err != nil {
-		return nil, err
-	}
+	k, resp, err := existingKey(ctx, req.Storage, name)
 	if k == nil {
-		return logical.ErrorResponse("invalid name: there is no key %q", name), nil
+		return resp, err
 	}
 	csr, err := k.CSR(keyring.CSRRequest{
 		CommonName:             d.Get("common_name").(string),

@@ -60,14 +60,10 @@ func pathSign(b *backend) []*framework.Path {
 // sign signs with the latest version of a key; the caller never sees it.
 func (b *backend) sign(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	k, err := readKey(ctx, req.Storage, name)
-	if err != nil {
-		return nil, err
-	}
+	k, resp, err := existingKey(ctx, req.Storage, name)
 	if k == nil {
-		return logical.ErrorResponse("invalid name: there is no key %q", name), nil
+		return resp, err
 	}
-	var resp *logical.Response
 	switch format := d.Get("format").(string); format {
 	case formatJWSDetached:
 		resp, err = b.signJWS(k, d)
