@@ -75,14 +75,5 @@ func (k *Key) DPoPProof(r DPoPRequest, now time.Time) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	input := b64.EncodeToString(hdr) + "." + b64.EncodeToString(claims)
-	signer, err := v.Signer()
-	if err != nil {
-		return "", err
-	}
-	sig, err := signRaw(signer, jwsSchemes[alg], []byte(input))
-	if err != nil {
-		return "", err
-	}
-	return input + "." + b64.EncodeToString(sig), nil
+	return v.signCompact(alg, hdr, claims)
 }

@@ -24,7 +24,13 @@ func (k *Key) SignJWT(typ string, claims any) (string, error) {
 	if err != nil {
 		return "", errors.New("claims cannot be encoded as JSON")
 	}
-	input := b64.EncodeToString(h) + "." + b64.EncodeToString(c)
+	return v.signCompact(alg, h, c)
+}
+
+// signCompact signs header.claims (both JSON, base64url-encoded here) with
+// v and returns the compact JWS.
+func (v *Version) signCompact(alg string, header, claims []byte) (string, error) {
+	input := b64.EncodeToString(header) + "." + b64.EncodeToString(claims)
 	signer, err := v.Signer()
 	if err != nil {
 		return "", err
