@@ -27,7 +27,7 @@ release:
 # compat runs the core e2e tests against each Vault release in
 # COMPAT_VERSIONS (each built from source once, then cached) and prints the
 # README's "Vault versions" table. Not part of test.
-COMPAT_VERSIONS ?= 1.21.0
+COMPAT_VERSIONS ?= 1.21.0 1.17.6
 compat:
 	@COMPAT_VERSIONS="$(COMPAT_VERSIONS)" scripts/compat.sh
 

@@ -5,13 +5,13 @@
 # source by scripts/install-vault.sh (10-25 minutes on 2 cores, cached after).
 #
 # Usage: scripts/compat.sh [version ...]     default: $COMPAT_VERSIONS
-# Env:   COMPAT_VERSIONS (default "1.21.0"), COMPAT_RUN (the tests' -run regexp),
+# Env:   COMPAT_VERSIONS (default "1.21.0 1.17.6"), COMPAT_RUN (the tests' -run regexp),
 #        COMPAT_LOG_DIR (default .compat: one build log and one test log per version)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 versions=("$@")
-[ ${#versions[@]} -gt 0 ] || read -r -a versions <<<"${COMPAT_VERSIONS:-1.21.0}"
+[ ${#versions[@]} -gt 0 ] || read -r -a versions <<<"${COMPAT_VERSIONS:-1.21.0 1.17.6}"
 run="${COMPAT_RUN:-^(TestAllFourProvidersThroughVault|TestConcurrentColdReadersOneBankRequest|TestForceRefreshAndRefreshGrant|TestConfigLifecycleThroughCLI|TestBadInputIs400NamingTheField|TestUpstreamErrorReachesTheReader|TestSeveralMountsAndVersion|TestTokenSurvivesVaultRestart|TestTokenSurvivesSealUnseal|TestLeaseFalseOnRealVault|TestStatusAndMetricsFollowTheBank|TestMetricsNeedATokenUnlessOptedIn|TestMonitoringPolicy|TestCustomProfileOwnFieldsThroughVault|TestUpgradeAndDowngrade)\$}"
 logs="${COMPAT_LOG_DIR:-.compat}"
 mkdir -p "$logs"
