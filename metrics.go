@@ -117,7 +117,7 @@ func collectConn(ch chan<- prometheus.Metric, name string, s *broker.Snapshot) {
 		h.sum += cell.Sum
 		var cumulative uint64
 		for i, le := range broker.LatencyBuckets {
-			cumulative += cell.Buckets[i]
+			cumulative += uint64(cell.Buckets[i])
 			h.buckets[le] += cumulative
 		}
 	}

@@ -49,7 +49,7 @@ func (b *backend) dpopProof(ctx context.Context, req *logical.Request, d *framew
 		return logical.ErrorResponse("invalid name: config %q has no dpop_key", name), nil
 	}
 	proof, tok, err := b.broker.DPoPProof(ctx, store{b, req.Storage}, name, d.Get("htm").(string), d.Get("htu").(string), d.Get("nonce").(string))
-	if tok == nil && err != nil {
+	if tok.AccessToken == "" && err != nil {
 		return tokenError(name, err)
 	}
 	var fe *keyring.FieldError

@@ -92,7 +92,7 @@ func (b *backend) tokenResult(name string, res broker.Result, err error) (*logic
 // tokenResponse is a token as readers see it. With lease, it has a
 // non-renewable lease that ends when the token does; without, it is plain
 // data and expires_in/expires_at alone carry the expiry.
-func (b *backend) tokenResponse(tok *engine.Token, lease bool) *logical.Response {
+func (b *backend) tokenResponse(tok engine.Token, lease bool) *logical.Response {
 	left := tok.ExpiresAt.Sub(b.clock.Now()).Truncate(time.Second)
 	data := map[string]any{
 		"access_token": tok.AccessToken,

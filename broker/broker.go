@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,7 @@ type Broker struct {
 	// config read before a change is not used after it.
 	epoch atomic.Uint64
 
+	gates gates // the names' locks (lock.go)
 	sched *scheduler
 }
 
@@ -117,6 +119,8 @@ func (b *Broker) create(name string) (c *conn, created bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if c = b.conns[name]; c == nil {
+		// A name cut from a request path would keep the whole path alive.
+		name = strings.Clone(name)
 		c, created = newConn(name), true
 		b.conns[name] = c
 	}
@@ -142,10 +146,10 @@ func (b *Broker) remove(name string, c *conn) {
 // read creates it if the config exists.
 func (b *Broker) Change(ctx context.Context, name string, write func() error) error {
 	c, created := b.create(name)
-	if err := c.acquire(ctx); err != nil {
+	if err := b.acquire(ctx, c); err != nil {
 		return err
 	}
-	defer c.release()
+	defer b.release(c)
 	err := write()
 	b.epoch.Add(1)
 	if created {
@@ -162,10 +166,10 @@ func (b *Broker) Change(ctx context.Context, name string, write func() error) er
 // budget included), whether or not write succeeded.
 func (b *Broker) Remove(ctx context.Context, name string, write func() error) error {
 	c, _ := b.create(name)
-	if err := c.acquire(ctx); err != nil {
+	if err := b.acquire(ctx, c); err != nil {
 		return err
 	}
-	defer c.release()
+	defer b.release(c)
 	err := write()
 	b.epoch.Add(1)
 	b.remove(name, c)
@@ -250,7 +254,7 @@ func (b *Broker) load(ctx context.Context, st Store, c *conn, cfg *engine.Config
 		b.logger.Info("stored token was obtained for another version of the config; not serving it", "config", c.name)
 		tok = nil
 	}
-	s := &state{tok: tok, view: viewOf(cfg), gen: gen}
+	s := &state{tok: compact(tok), view: viewOf(cfg), gen: gen}
 	if !c.state.CompareAndSwap(nil, s) {
 		return nil, nil, errConfigChanged
 	}
@@ -265,7 +269,7 @@ func (b *Broker) load(ctx context.Context, st Store, c *conn, cfg *engine.Config
 // token of s, unless the state was dropped or replaced meanwhile; it
 // returns the new state, or nil.
 func (c *conn) replace(s *state, next *engine.Token, no uint64, v view) *state {
-	ns := &state{tok: next, view: v, gen: s.gen, fetchNo: no}
+	ns := &state{tok: compact(next), view: v, gen: s.gen, fetchNo: no}
 	if !c.state.CompareAndSwap(s, ns) || c.gen.Load() != s.gen {
 		return nil
 	}

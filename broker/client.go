@@ -17,7 +17,7 @@ type view struct {
 }
 
 func viewOf(cfg *engine.Config) view {
-	return view{provider: cfg.Provider, idle: cfg.EffectiveBackgroundRefreshIdle(), lease: !cfg.NoLease, noCache: cfg.NoCache}
+	return view{provider: intern(cfg.Provider), idle: cfg.EffectiveBackgroundRefreshIdle(), lease: !cfg.NoLease, noCache: cfg.NoCache}
 }
 
 // readConfig reads c's config; a config gone from storage takes c's state

@@ -9,28 +9,28 @@ import (
 // DPoPProof returns a DPoP proof (RFC 9449) for a resource request with
 // name's dpop_key, bound to its current access token (fetched if need be),
 // with nonce, or else the latest nonce the bank's token endpoint gave.
-func (b *Broker) DPoPProof(ctx context.Context, st Store, name, htm, htu, nonce string) (string, *engine.Token, error) {
+func (b *Broker) DPoPProof(ctx context.Context, st Store, name, htm, htu, nonce string) (string, engine.Token, error) {
 	res, ok := b.Cached(name)
 	if !ok {
 		var err error
 		if res, err = b.Get(ctx, st, name); err != nil {
-			return "", nil, err
+			return "", engine.Token{}, err
 		}
 	}
 	cfg, err := st.Config(ctx, name)
 	if err != nil {
-		return "", nil, err
+		return "", engine.Token{}, err
 	}
 	if cfg == nil {
-		return "", nil, NoConfigError(name)
+		return "", engine.Token{}, NoConfigError(name)
 	}
 	opts, err := st.ClientOptions(ctx)
 	if err != nil {
-		return "", nil, err
+		return "", engine.Token{}, err
 	}
 	client, err := engine.NewClient(cfg, b.logger.With("config", name), opts...)
 	if err != nil {
-		return "", nil, err
+		return "", engine.Token{}, err
 	}
 	defer client.Close()
 	client.SetClock(b.clock.Now)

@@ -3,13 +3,15 @@ package broker
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
 )
 
-// Result is a token as a reader gets it.
+// Result is a token as a reader gets it. Its Token never holds the refresh
+// token: that stays in storage.
 type Result struct {
-	Token *engine.Token
+	Token engine.Token
 	// Lease is whether reads of the config carry a Vault lease.
 	Lease bool
 	// Warning, when set, says why a stale (but still valid) token was
@@ -29,14 +31,14 @@ func (b *Broker) Cached(name string) (res Result, ok bool) {
 	now := b.clock.Now()
 	c.touch(now)
 	s := c.current()
-	if s == nil || !s.tok.FreshAt(now) || s.noCache {
+	if s == nil || !s.tok.freshAt(now) || s.noCache {
 		return Result{}, false
 	}
 	c.stats.cacheHits.Add(1)
-	if c.planned.Load() != s.tok {
+	if c.planned.Load() != s {
 		b.plan(c, s, now)
 	}
-	return Result{Token: s.tok, Lease: s.lease}, true
+	return Result{Token: s.tok.token(), Lease: s.lease}, true
 }
 
 // Get returns a valid token for name: the one in memory or storage while it
@@ -91,48 +93,48 @@ func (b *Broker) obtainOnce(ctx context.Context, st Store, c *conn, cfg *engine.
 	}
 	s, cfg, err := b.load(ctx, st, c, cfg)
 	if err != nil {
-		c.release()
+		b.release(c)
 		return Result{}, err
 	}
 	if s.noCache {
-		c.release()
+		b.release(c)
 		return b.fetchUncached(ctx, st, c)
 	}
-	defer c.release()
+	defer b.release(c)
 
-	tok, now := s.tok, b.clock.Now()
-	if tok.FreshAt(now) && (!force || s.fetchNo > after) {
-		if c.planned.Load() != tok {
+	tok, now := &s.tok, b.clock.Now()
+	if tok.freshAt(now) && (!force || s.fetchNo > after) {
+		if c.planned.Load() != s {
 			b.plan(c, s, now)
 		}
-		return Result{Token: tok, Lease: s.lease}, nil
+		return Result{Token: tok.token(), Lease: s.lease}, nil
 	}
 	// A node that cannot store the new token lets Vault forward the request
 	// to the active node before the bank is called, not after.
 	if b.readOnly() {
 		return Result{}, ErrReadOnly
 	}
-	if cause, retryAt, backing := c.health.backingOff(now); backing {
+	if cause, retryAt, backing := c.backingOff(now); backing {
 		err = &BackoffError{Cause: cause, RetryAt: retryAt}
 	} else {
 		var ns *state
 		if ns, err = b.renew(ctx, st, c, s, cfg); err == nil {
-			return Result{Token: ns.tok, Lease: ns.lease}, nil
+			return Result{Token: ns.tok.token(), Lease: ns.lease}, nil
 		}
 		if errors.Is(err, errConfigChanged) {
 			return Result{}, err
 		}
 	}
 	now = b.clock.Now()
-	if !force && usableAt(tok, now) {
+	if !force && tok.usableAt(now) {
 		// Logged once per failed fetch, not on every read during the backoff.
 		var bo *BackoffError
 		if !errors.As(err, &bo) {
 			b.logger.Warn("serving the cached token while the bank fails", "config", c.name, "provider", s.provider,
-				"expires_at", tok.ExpiresAt.UTC(), "error", err)
+				"expires_at", tok.expiresAt(), "error", err)
 		}
 		c.stats.staleServed.Add(1)
-		return Result{Token: tok, Lease: s.lease, Warning: staleWarning(tok, err, now)}, nil
+		return Result{Token: tok.token(), Lease: s.lease, Warning: staleWarning(tok, err, now)}, nil
 	}
 	return Result{}, err
 }
@@ -142,15 +144,15 @@ func (b *Broker) obtainOnce(ctx context.Context, st Store, c *conn, cfg *engine.
 // request in progress, then is served that token with a warning (ok true).
 func (b *Broker) acquireOrServe(ctx context.Context, c *conn, force bool) (Result, bool, error) {
 	s := c.current()
-	if force || s == nil || !usableAt(s.tok, b.clock.Now().Add(StaleWaitLimit)) {
-		return Result{}, false, c.acquire(ctx)
+	if force || s == nil || !s.tok.usableAt(b.clock.Now().Add(StaleWaitLimit)) {
+		return Result{}, false, b.acquire(ctx, c)
 	}
-	got, err := c.acquireWithin(ctx, b.clock, StaleWaitLimit)
+	got, err := b.acquireWithin(ctx, c, b.clock, StaleWaitLimit)
 	if got || err != nil {
 		return Result{}, false, err
 	}
 	c.stats.staleServed.Add(1)
-	return Result{Token: s.tok, Lease: s.lease, Warning: staleWarning(s.tok, busyError{}, b.clock.Now())}, true, nil
+	return Result{Token: s.tok.token(), Lease: s.lease, Warning: staleWarning(&s.tok, busyError{}, b.clock.Now())}, true, nil
 }
 
 // renew fetches a new token from the bank (by refresh grant where the
@@ -166,14 +168,18 @@ func (b *Broker) renew(ctx context.Context, st Store, c *conn, s *state, cfg *en
 		return nil, err
 	}
 	defer client.Close()
+	prev, err := b.previous(ctx, st, c, s, cfg)
+	if err != nil {
+		return nil, err
+	}
 	no := c.fetches.Add(1)
-	next, err := client.Fetch(ctx, s.tok)
+	next, err := client.Fetch(ctx, prev)
 	b.saveBudget(ctx, st, c, client)
 	c.keepNonce(client)
 	if err != nil {
 		// A caller that gave up says nothing about the bank.
 		if ctx.Err() == nil {
-			c.health.failed(err, b.clock.Now())
+			c.failed(err, b.clock.Now())
 		}
 		return nil, err
 	}
@@ -182,16 +188,37 @@ func (b *Broker) renew(ctx context.Context, st Store, c *conn, s *state, cfg *en
 	}
 	if err := st.PutToken(ctx, c.name, next); err != nil {
 		// Not handed out unstored; back off as after a bank failure.
-		c.health.failed(err, b.clock.Now())
+		c.failed(err, b.clock.Now())
 		return nil, err
 	}
 	ns := c.replace(s, next, no, viewOf(cfg))
 	if ns == nil {
 		return nil, errConfigChanged
 	}
-	c.health.reset()
+	c.succeeded()
 	b.plan(c, ns, b.clock.Now())
 	return ns, nil
+}
+
+// previous is s's token as the bank client needs it for a refresh grant:
+// with its refresh token, which only storage keeps, read back when the
+// token came with one and storage still holds that token under cfg.
+func (b *Broker) previous(ctx context.Context, st Store, c *conn, s *state, cfg *engine.Config) (*engine.Token, error) {
+	if s.tok.none() {
+		return nil, nil
+	}
+	prev := s.tok.token()
+	if !s.tok.refreshable {
+		return &prev, nil
+	}
+	stored, err := st.Token(ctx, c.name)
+	if err != nil {
+		return nil, err
+	}
+	if stored != nil && stored.AccessToken == prev.AccessToken && stored.ConfigKey == cfg.CacheKey() {
+		prev.RefreshToken, prev.RefreshExpiresAt = stored.RefreshToken, stored.RefreshExpiresAt
+	}
+	return &prev, nil
 }
 
 // fetchUncached serves configs with cache=false: every call fetches a new
@@ -200,14 +227,14 @@ func (b *Broker) renew(ctx context.Context, st Store, c *conn, s *state, cfg *en
 // to (and save) their request budget.
 func (b *Broker) fetchUncached(ctx context.Context, st Store, c *conn) (Result, error) {
 	now := b.clock.Now()
-	if cause, retryAt, backing := c.health.backingOff(now); backing {
+	if cause, retryAt, backing := c.backingOff(now); backing {
 		return Result{}, &BackoffError{Cause: cause, RetryAt: retryAt}
 	}
-	if err := c.acquire(ctx); err != nil { // only while the client loads the request budget
+	if err := b.acquire(ctx, c); err != nil { // only while the client loads the request budget
 		return Result{}, err
 	}
 	client, cfg, err := b.client(ctx, st, c, nil)
-	c.release()
+	b.release(c)
 	if err != nil {
 		return Result{}, err
 	}
@@ -217,10 +244,12 @@ func (b *Broker) fetchUncached(ctx context.Context, st Store, c *conn) (Result, 
 	c.keepNonce(client)
 	if err != nil {
 		if ctx.Err() == nil {
-			c.health.failed(err, b.clock.Now())
+			c.failed(err, b.clock.Now())
 		}
 		return Result{}, err
 	}
-	c.health.reset()
-	return Result{Token: tok, Lease: !cfg.NoLease}, nil
+	c.succeeded()
+	out := *tok
+	out.RefreshToken, out.RefreshExpiresAt, out.ConfigKey = "", time.Time{}, ""
+	return Result{Token: out, Lease: !cfg.NoLease}, nil
 }

@@ -22,8 +22,9 @@ const (
 // the bank is failing.
 const UsableMargin = time.Second
 
-// health is a name's recent fetch failures. It has its own mutex: a config
-// change may reset it while a fetch holds the name's lock.
+// health is a name's recent fetch failures, allocated at the first one and
+// dropped at the next success or config change. It has its own mutex: a
+// config change may reset it while a fetch holds the name's lock.
 type health struct {
 	mu       sync.Mutex
 	err      error     // last failure; nil after a success
@@ -35,7 +36,13 @@ type health struct {
 // FailureBackoffBase up to FailureBackoffMax, with jitter, or longer when
 // the bank said when to come back (Retry-After) or the request budget is
 // spent.
-func (h *health) failed(err error, now time.Time) {
+func (c *conn) failed(err error, now time.Time) {
+	h := c.health.Load()
+	for h == nil {
+		if h = (&health{}); !c.health.CompareAndSwap(nil, h) {
+			h = c.health.Load()
+		}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.failures++
@@ -52,16 +59,16 @@ func (h *health) failed(err error, now time.Time) {
 	}
 }
 
-// reset forgets failures (after a success or a config change).
-func (h *health) reset() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.err, h.retryAt, h.failures = nil, time.Time{}, 0
-}
+// succeeded forgets failures.
+func (c *conn) succeeded() { c.health.Store(nil) }
 
 // backingOff returns the last failure and when the bank may be called again,
 // if that is after now.
-func (h *health) backingOff(now time.Time) (error, time.Time, bool) {
+func (c *conn) backingOff(now time.Time) (error, time.Time, bool) {
+	h := c.health.Load()
+	if h == nil {
+		return nil, time.Time{}, false
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.err == nil || !now.Before(h.retryAt) {
@@ -72,23 +79,25 @@ func (h *health) backingOff(now time.Time) (error, time.Time, bool) {
 
 // last returns the last failure (nil after a success) and when the bank may
 // be called again.
-func (h *health) last() (error, time.Time) {
+func (c *conn) lastFailure() (error, time.Time) {
+	h := c.health.Load()
+	if h == nil {
+		return nil, time.Time{}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.err, h.retryAt
 }
 
 // retryTime is when the bank may be called again (zero when it may now).
-func (h *health) retryTime() time.Time {
+func (c *conn) retryTime() time.Time {
+	h := c.health.Load()
+	if h == nil {
+		return time.Time{}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.retryAt
-}
-
-// usableAt reports whether a token still has life left at now to be served
-// when no fresher one can be had.
-func usableAt(tok *engine.Token, now time.Time) bool {
-	return tok != nil && now.Add(UsableMargin).Before(tok.ExpiresAt)
 }
 
 // BackoffError is the last failure, returned without calling the bank while
@@ -118,7 +127,8 @@ func (busyError) Error() string {
 
 // staleWarning is the warning a reader gets with a token served because no
 // fresher one could be had.
-func staleWarning(tok *engine.Token, cause error, now time.Time) string {
+func staleWarning(tok *memToken, cause error, now time.Time) string {
+	exp := tok.expiresAt()
 	return fmt.Sprintf("serving the cached token (expires %s, %ds left) because no new one could be had: %v",
-		tok.ExpiresAt.UTC().Format(time.RFC3339), int64(tok.ExpiresAt.Sub(now)/time.Second), cause)
+		exp.Format(time.RFC3339), int64(exp.Sub(now)/time.Second), cause)
 }

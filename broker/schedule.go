@@ -28,31 +28,41 @@ const maxParallelRefreshes = 8
 // life before it stops being handed out (at 70% of its life), so the new
 // token is in place before any reader sees the old one stale.
 func RefreshPoint(tok *engine.Token) time.Time {
-	lead := max(tok.Lifetime()/10, minRefreshLead)
-	return tok.StaleAt().Add(-lead)
+	t := compact(tok)
+	return time.Unix(0, t.refreshPoint())
 }
 
-// item is one planned background refresh: of tok, c's token when planned.
-type item struct {
-	at    time.Time
-	c     *conn
-	tok   *engine.Token
+// refreshPoint is RefreshPoint in unix nanoseconds.
+func (t *memToken) refreshPoint() int64 {
+	lead := max((t.expires-t.obtained)/10, int64(minRefreshLead))
+	return t.stale - lead
+}
+
+// plan is a conn's place in the scheduler's queue: the background refresh
+// of state of, due at at (unix nanoseconds). index is -1 when none is
+// planned.
+type plan struct {
+	at    int64
+	of    *state
 	index int
 }
 
-type queue []*item
+type queue []*conn
 
 func (q queue) Len() int           { return len(q) }
-func (q queue) Less(i, j int) bool { return q[i].at.Before(q[j].at) }
-func (q queue) Swap(i, j int)      { q[i], q[j] = q[j], q[i]; q[i].index = i; q[j].index = j }
-func (q *queue) Push(x any)        { it := x.(*item); it.index = len(*q); *q = append(*q, it) }
+func (q queue) Less(i, j int) bool { return q[i].plan.at < q[j].plan.at }
+func (q queue) Swap(i, j int) {
+	q[i], q[j] = q[j], q[i]
+	q[i].plan.index, q[j].plan.index = i, j
+}
+func (q *queue) Push(x any) { c := x.(*conn); c.plan.index = len(*q); *q = append(*q, c) }
 func (q *queue) Pop() any {
 	old := *q
-	it := old[len(old)-1]
+	c := old[len(old)-1]
 	old[len(old)-1] = nil
 	*q = old[:len(old)-1]
-	it.index = -1
-	return it
+	c.plan.index = -1
+	return c
 }
 
 // scheduler runs every background refresh of a broker from one goroutine
@@ -86,33 +96,33 @@ func newScheduler(b *Broker) *scheduler {
 // scheduled at its refresh point, or none when background refresh is off,
 // not possible on this broker, or the token is too short-lived for it.
 func (b *Broker) plan(c *conn, s *state, now time.Time) {
-	c.planned.Store(s.tok)
-	if s.tok == nil || s.idle <= 0 || b.store == nil {
+	c.planned.Store(s)
+	if s.tok.none() || s.idle <= 0 || b.store == nil {
 		return
 	}
-	at := RefreshPoint(s.tok)
-	if at.Sub(now) < MinBackgroundLead {
+	at := s.tok.refreshPoint()
+	if at-now.UnixNano() < int64(MinBackgroundLead) {
 		b.sched.cancel(c)
 		return
 	}
-	b.sched.add(c, s.tok, at)
+	b.sched.add(c, s, at)
 }
 
-// add plans the refresh of tok at at, replacing c's earlier plan.
-func (s *scheduler) add(c *conn, tok *engine.Token, at time.Time) {
+// add plans the refresh of s, c's state, at at (unix nanoseconds),
+// replacing c's earlier plan.
+func (s *scheduler) add(c *conn, of *state, at int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return
 	}
-	if it := c.item; it != nil {
-		it.at, it.tok = at, tok
-		heap.Fix(&s.q, it.index)
+	c.plan.at, c.plan.of = at, of
+	if c.plan.index >= 0 {
+		heap.Fix(&s.q, c.plan.index)
 	} else {
-		c.item = &item{at: at, c: c, tok: tok}
-		heap.Push(&s.q, c.item)
+		heap.Push(&s.q, c)
 	}
-	if c.item.index == 0 {
+	if c.plan.index == 0 {
 		s.poke()
 	}
 }
@@ -121,9 +131,9 @@ func (s *scheduler) add(c *conn, tok *engine.Token, at time.Time) {
 func (s *scheduler) cancel(c *conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if it := c.item; it != nil {
-		heap.Remove(&s.q, it.index)
-		c.item = nil
+	if c.plan.index >= 0 {
+		heap.Remove(&s.q, c.plan.index)
+		c.plan.of = nil
 	}
 }
 
@@ -148,7 +158,7 @@ func (b *Broker) WaitBackground() {
 	s := b.sched
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for !s.closed && (s.busy > 0 || len(s.q) > 0 && !s.q[0].at.After(b.clock.Now())) {
+	for !s.closed && (s.busy > 0 || len(s.q) > 0 && s.q[0].plan.at <= b.clock.Now().UnixNano()) {
 		s.poke()
 		s.idle.Wait()
 	}
@@ -159,17 +169,17 @@ func (s *scheduler) loop() {
 	clock := s.b.clock
 	for {
 		s.mu.Lock()
-		now := clock.Now()
-		var due []*item
-		for len(s.q) > 0 && !s.q[0].at.After(now) {
-			it := heap.Pop(&s.q).(*item)
-			it.c.item = nil
-			due = append(due, it)
+		now := clock.Now().UnixNano()
+		var due []refresh
+		for len(s.q) > 0 && s.q[0].plan.at <= now {
+			c := heap.Pop(&s.q).(*conn)
+			due = append(due, refresh{c, c.plan.of})
+			c.plan.of = nil
 		}
 		s.busy += len(due)
 		var wait time.Duration = -1
 		if len(s.q) > 0 {
-			wait = s.q[0].at.Sub(now)
+			wait = time.Duration(s.q[0].plan.at - now)
 		}
 		s.mu.Unlock()
 
@@ -181,10 +191,10 @@ func (s *scheduler) loop() {
 				return
 			}
 			s.wg.Add(1)
-			go func(it *item) {
+			go func(r refresh) {
 				defer s.wg.Done()
 				defer func() { <-s.slots; s.finished(1) }()
-				s.b.refreshInBackground(s.ctx, it.c, it.tok)
+				s.b.refreshInBackground(s.ctx, r)
 			}(it)
 			due = due[1:]
 		}
@@ -225,15 +235,23 @@ func (s *scheduler) close() {
 	s.idle.Broadcast()
 }
 
-// refreshInBackground renews tok if it is still c's token and was read
-// within the config's background_refresh_idle.
-func (b *Broker) refreshInBackground(ctx context.Context, c *conn, tok *engine.Token) {
-	if err := c.acquire(ctx); err != nil {
+// refresh is one due background refresh: of state of, c's state when it
+// was planned.
+type refresh struct {
+	c  *conn
+	of *state
+}
+
+// refreshInBackground renews r's token if it is still its conn's token and
+// was read within the config's background_refresh_idle.
+func (b *Broker) refreshInBackground(ctx context.Context, r refresh) {
+	c := r.c
+	if err := b.acquire(ctx, c); err != nil {
 		return
 	}
-	defer c.release()
+	defer b.release(c)
 	s := c.current()
-	if s == nil || s.tok != tok {
+	if s == nil || s != r.of {
 		return // renewed by a reader, or dropped by a config change
 	}
 	now := b.clock.Now()
@@ -241,34 +259,34 @@ func (b *Broker) refreshInBackground(ctx context.Context, c *conn, tok *engine.T
 	if last := time.Unix(0, c.lastRead.Load()); now.Sub(last) > idle {
 		b.logger.Debug("background refresh: token not read recently, letting it go stale", "config", c.name,
 			"last_read", last.UTC(), "idle", idle)
-		c.planned.CompareAndSwap(tok, nil) // a read of the still fresh token plans again
+		c.planned.CompareAndSwap(s, nil) // a read of the still fresh token plans again
 		return
 	}
 	if b.readOnly() {
 		return // decided for this token: the active node refreshes
 	}
-	if _, retryAt, backing := c.health.backingOff(now); backing {
-		b.retryLater(c, tok, retryAt, now)
+	if _, retryAt, backing := c.backingOff(now); backing {
+		b.retryLater(c, s, retryAt, now)
 		return
 	}
 	if _, err := b.renew(ctx, b.store, c, s, nil); err != nil {
 		b.logger.Warn("background refresh failed", "config", c.name, "provider", s.provider, "error", err)
 		// Storage errors cross gRPC as text, hence the match.
 		if !strings.Contains(err.Error(), ErrReadOnly.Error()) {
-			b.retryLater(c, tok, c.health.retryTime(), now)
+			b.retryLater(c, s, c.retryTime(), now)
 		}
 		return
 	}
-	b.lag(b.clock.Since(RefreshPoint(tok)))
+	b.lag(b.clock.Since(time.Unix(0, s.tok.refreshPoint())))
 }
 
-// retryLater plans another background try for tok after a failure, when
-// the backoff allows and never sooner than MinBackgroundLead after the last
-// try, while the token is still worth renewing.
-func (b *Broker) retryLater(c *conn, tok *engine.Token, retryAt, lastTry time.Time) {
+// retryLater plans another background try for s's token after a failure,
+// when the backoff allows and never sooner than MinBackgroundLead after the
+// last try, while the token is still worth renewing.
+func (b *Broker) retryLater(c *conn, s *state, retryAt, lastTry time.Time) {
 	at := later(retryAt, lastTry.Add(MinBackgroundLead))
-	if cur := c.current(); cur != nil && cur.tok == tok && usableAt(tok, at) {
-		b.sched.add(c, tok, at)
+	if c.current() == s && s.tok.usableAt(at) {
+		b.sched.add(c, s, at.UnixNano())
 	}
 }
 

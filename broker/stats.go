@@ -15,9 +15,6 @@ import (
 // Every field is atomic: the hot path (a cached token read) adds one to
 // cacheHits and does nothing else.
 type stats struct {
-	// Keeps cacheHits, which every cached read writes, off the cache line of
-	// conn.state, which every cached read loads.
-	_                   [64]byte
 	cacheHits           atomic.Uint64
 	cacheMisses         atomic.Uint64
 	bankRequests        atomic.Uint64
@@ -38,7 +35,7 @@ type RequestCell struct {
 	Step, Outcome string
 	Count         uint64
 	Sum           float64                     // seconds
-	Buckets       [len(LatencyBuckets)]uint64 // requests per bucket, not cumulative
+	Buckets       [len(LatencyBuckets)]uint32 // requests per bucket, not cumulative
 }
 
 // requestStats holds a connection's request counts and latencies. A config
@@ -55,13 +52,16 @@ func (r *requestStats) observe(ev engine.RequestEvent) {
 	secs := ev.Latency.Seconds()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.provider = ev.Provider
+	if r.provider != ev.Provider {
+		r.provider = intern(ev.Provider)
+	}
 	i := 0
 	for i < len(r.cells) && (r.cells[i].Step != ev.Step || r.cells[i].Outcome != ev.Outcome) {
 		i++
 	}
 	if i == len(r.cells) {
-		r.cells = append(r.cells, RequestCell{Step: ev.Step, Outcome: ev.Outcome})
+		// Step names come from each fetch's own copy of the profile.
+		r.cells = append(r.cells, RequestCell{Step: intern(ev.Step), Outcome: intern(ev.Outcome)})
 	}
 	c := &r.cells[i]
 	c.Count++
@@ -155,12 +155,12 @@ func (c *conn) snapshot(withRequests bool) Snapshot {
 		StaleServed: s.staleServed.Load(), FetchSuccesses: s.fetchSuccesses.Load(), FetchFailures: s.fetchFailures.Load(),
 		ConsecutiveFailures: s.consecutiveFailures.Load(), LastError: s.lastError.Load(),
 	}
-	snap.LastFailure, snap.BackoffUntil = c.health.last()
+	snap.LastFailure, snap.BackoffUntil = c.lastFailure()
 	if withRequests {
 		snap.Provider, snap.Requests = s.requests.snapshot()
 	}
-	if st := c.state.Load(); st != nil && st.tok != nil {
-		snap.TokenExpiresAt = st.tok.ExpiresAt
+	if st := c.state.Load(); st != nil && !st.tok.none() {
+		snap.TokenExpiresAt = st.tok.expiresAt()
 	}
 	return snap
 }
