@@ -4,6 +4,7 @@ package main
 
 import (
 	"os"
+	"runtime/debug"
 
 	bankauth "github.com/bankauth/vault-plugin-secrets-bankauth"
 	hclog "github.com/hashicorp/go-hclog"
@@ -11,7 +12,18 @@ import (
 	"github.com/hashicorp/vault/sdk/plugin"
 )
 
+// gcPercent is the garbage collector's target (GOGC) unless the operator set
+// one (vault plugin register -env GOGC=...). The plugin's heap is mostly
+// long-lived per-config state, and Go's default of 100 lets the process
+// hold about twice what it uses: at 50, 10,000 configs with every token
+// cached took 10% less RSS, with no measurable change in cached-read
+// throughput (docs/benchmarks.md).
+const gcPercent = 50
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	apiClientMeta := &api.PluginAPIClientMeta{}
 	flags := apiClientMeta.FlagSet()
 	if err := flags.Parse(os.Args[1:]); err != nil {
