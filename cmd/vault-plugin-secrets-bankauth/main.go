@@ -21,9 +21,7 @@ import (
 const gcPercent = 50
 
 func main() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
+	tuneGC(os.Getenv)
 	apiClientMeta := &api.PluginAPIClientMeta{}
 	flags := apiClientMeta.FlagSet()
 	if err := flags.Parse(os.Args[1:]); err != nil {
@@ -35,6 +33,14 @@ func main() {
 	})
 	if err != nil {
 		fatal(err)
+	}
+}
+
+// tuneGC sets gcPercent unless the environment sets GOGC, which the Go
+// runtime has applied already.
+func tuneGC(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
 	}
 }
 
