@@ -8,8 +8,9 @@ import (
 )
 
 // BenchmarkHeapOf10kCachedTokens reports the heap the broker holds for
-// 10,000 connections, each with its config, bank client and a cached token
-// with its background refresh planned (the store's own copies excluded).
+// 10,000 connections, each with a cached token whose background refresh is
+// planned: B/conn is what the broker frees when its state goes, B/conn-all
+// also counts the emulator's record of the tokens it issued.
 //
 //	go test -run '^$' -bench HeapOf10k -benchtime 1x ./broker/
 func BenchmarkHeapOf10kCachedTokens(b *testing.B) {
