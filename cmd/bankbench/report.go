@@ -20,6 +20,10 @@ const (
 	goalColdBankReq = 1
 )
 
+// goalRSSAllMiB are issue 10's bounds on plugin RSS with every token cached,
+// by config count.
+var goalRSSAllMiB = map[int]float64{10_000: 40, 100_000: 160}
+
 // report collects every phase's figures and prints them as Markdown.
 type report struct {
 	o                 options
@@ -159,6 +163,17 @@ func (r *report) print(w io.Writer, cpus int) {
 		if last.rssAll > 0 {
 			goals = append(goals, goalLine{fmt.Sprintf("plugin RSS at %d configs < %.0f MiB with every token cached (stress case)", last.configs, goalRSSMiB),
 				fmt.Sprintf("%.1f MiB", last.rssAll), last.rssAll < goalRSSMiB})
+		}
+		if first := r.scale[0]; len(r.scale) > 1 && first.reload > 0 {
+			mr := ratio(float64(last.reload), float64(first.reload))
+			goals = append(goals, goalLine{fmt.Sprintf("mount time at %d configs within 10%% of %d config", last.configs, first.configs),
+				fmt.Sprintf("%.2fx", mr), mr <= goalScaleRatio})
+		}
+		for _, row := range r.scale {
+			if g, ok := goalRSSAllMiB[row.configs]; ok && row.rssAll > 0 {
+				goals = append(goals, goalLine{fmt.Sprintf("plugin RSS at %d configs < %.0f MiB with every token cached", row.configs, g),
+					fmt.Sprintf("%.1f MiB", row.rssAll), row.rssAll < g})
+			}
 		}
 		fmt.Fprintln(w)
 	}
