@@ -268,7 +268,7 @@ func (b *Broker) load(ctx context.Context, st Store, c *conn, cfg *engine.Config
 // replace makes next, from fetch number no under a config seen as v, the
 // token of s, unless the state was dropped or replaced meanwhile; it
 // returns the new state, or nil.
-func (c *conn) replace(s *state, next *engine.Token, no uint64, v view) *state {
+func (c *conn) replace(s *state, next *engine.Token, no uint32, v view) *state {
 	ns := &state{tok: compact(next), view: v, gen: s.gen, fetchNo: no}
 	if !c.state.CompareAndSwap(s, ns) || c.gen.Load() != s.gen {
 		return nil

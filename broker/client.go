@@ -2,23 +2,28 @@ package broker
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
 )
 
 // view is what the read path needs of a config, kept in memory between
-// fetches instead of the config.
+// fetches instead of the config: eight bytes.
 type view struct {
-	provider string
-	idle     time.Duration // background_refresh_idle in effect; 0: off
-	lease    bool          // token reads carry a Vault lease
-	noCache  bool          // every read fetches (cache=false)
+	idleSecs int32 // background_refresh_idle in effect, whole seconds rounded up; 0: off
+	lease    bool  // token reads carry a Vault lease
+	noCache  bool  // every read fetches (cache=false)
 }
 
 func viewOf(cfg *engine.Config) view {
-	return view{provider: intern(cfg.Provider), idle: cfg.EffectiveBackgroundRefreshIdle(), lease: !cfg.NoLease, noCache: cfg.NoCache}
+	idle := cfg.EffectiveBackgroundRefreshIdle()
+	secs := min((idle+time.Second-1)/time.Second, math.MaxInt32)
+	return view{idleSecs: int32(max(secs, 0)), lease: !cfg.NoLease, noCache: cfg.NoCache}
 }
+
+// idle is background_refresh_idle in effect; 0: background refresh off.
+func (v view) idle() time.Duration { return time.Duration(v.idleSecs) * time.Second }
 
 // readConfig reads c's config; a config gone from storage takes c's state
 // with it.

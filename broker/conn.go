@@ -21,9 +21,9 @@ type conn struct {
 	state atomic.Pointer[state]
 	// gen counts the times the state was dropped (config changes). A state
 	// loaded under an older generation is never served or stored.
-	gen atomic.Uint64
+	gen     atomic.Uint32
+	fetches atomic.Uint32 // bank fetches started (numbers them)
 
-	fetches   atomic.Uint64          // bank fetches started (numbers them)
 	lastRead  atomic.Int64           // unix nanoseconds of the last read or forced refresh
 	planned   atomic.Pointer[state]  // the state whose background refresh is decided
 	dpopNonce atomic.Pointer[string] // the latest DPoP nonce the bank gave (RFC 9449)
@@ -44,10 +44,10 @@ type conn struct {
 type state struct {
 	tok memToken
 	view
-	gen uint64
+	gen uint32
 	// fetchNo numbers the fetch that brought tok; 0 when it came from
 	// storage.
-	fetchNo uint64
+	fetchNo uint32
 }
 
 func newConn(name string) *conn {

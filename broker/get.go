@@ -74,7 +74,7 @@ func (b *Broker) Refresh(ctx context.Context, st Store, name string) (Result, er
 // a fetch, so the reader gets a token of the config as it now is. cfg, when
 // not nil, is the config connFor just read from storage. A forced call
 // accepts only a token from a fetch numbered above after.
-func (b *Broker) obtain(ctx context.Context, st Store, c *conn, cfg *engine.Config, force bool, after uint64) (Result, error) {
+func (b *Broker) obtain(ctx context.Context, st Store, c *conn, cfg *engine.Config, force bool, after uint32) (Result, error) {
 	for attempt := 0; ; attempt++ {
 		res, err := b.obtainOnce(ctx, st, c, cfg, force, after)
 		if !errors.Is(err, errConfigChanged) || attempt == 2 {
@@ -84,7 +84,7 @@ func (b *Broker) obtain(ctx context.Context, st Store, c *conn, cfg *engine.Conf
 	}
 }
 
-func (b *Broker) obtainOnce(ctx context.Context, st Store, c *conn, cfg *engine.Config, force bool, after uint64) (Result, error) {
+func (b *Broker) obtainOnce(ctx context.Context, st Store, c *conn, cfg *engine.Config, force bool, after uint32) (Result, error) {
 	if s := c.current(); s != nil && s.noCache {
 		return b.fetchUncached(ctx, st, c)
 	}
@@ -130,7 +130,7 @@ func (b *Broker) obtainOnce(ctx context.Context, st Store, c *conn, cfg *engine.
 		// Logged once per failed fetch, not on every read during the backoff.
 		var bo *BackoffError
 		if !errors.As(err, &bo) {
-			b.logger.Warn("serving the cached token while the bank fails", "config", c.name, "provider", s.provider,
+			b.logger.Warn("serving the cached token while the bank fails", "config", c.name,
 				"expires_at", tok.expiresAt(), "error", err)
 		}
 		c.stats.staleServed.Add(1)

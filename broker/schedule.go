@@ -35,7 +35,7 @@ func RefreshPoint(tok *engine.Token) time.Time {
 // refreshPoint is RefreshPoint in unix nanoseconds.
 func (t *memToken) refreshPoint() int64 {
 	lead := max((t.expires-t.obtained)/10, int64(minRefreshLead))
-	return t.stale - lead
+	return t.staleAt() - lead
 }
 
 // plan is a conn's place in the scheduler's queue: the background refresh
@@ -97,7 +97,7 @@ func newScheduler(b *Broker) *scheduler {
 // not possible on this broker, or the token is too short-lived for it.
 func (b *Broker) plan(c *conn, s *state, now time.Time) {
 	c.planned.Store(s)
-	if s.tok.none() || s.idle <= 0 || b.store == nil {
+	if s.tok.none() || s.idleSecs <= 0 || b.store == nil {
 		return
 	}
 	at := s.tok.refreshPoint()
@@ -255,7 +255,7 @@ func (b *Broker) refreshInBackground(ctx context.Context, r refresh) {
 		return // renewed by a reader, or dropped by a config change
 	}
 	now := b.clock.Now()
-	idle := s.idle
+	idle := s.idle()
 	if last := time.Unix(0, c.lastRead.Load()); now.Sub(last) > idle {
 		b.logger.Debug("background refresh: token not read recently, letting it go stale", "config", c.name,
 			"last_read", last.UTC(), "idle", idle)
@@ -270,7 +270,7 @@ func (b *Broker) refreshInBackground(ctx context.Context, r refresh) {
 		return
 	}
 	if _, err := b.renew(ctx, b.store, c, s, nil); err != nil {
-		b.logger.Warn("background refresh failed", "config", c.name, "provider", s.provider, "error", err)
+		b.logger.Warn("background refresh failed", "config", c.name, "error", err)
 		// Storage errors cross gRPC as text, hence the match.
 		if !strings.Contains(err.Error(), ErrReadOnly.Error()) {
 			b.retryLater(c, s, c.retryTime(), now)

@@ -17,7 +17,6 @@ import (
 type stats struct {
 	cacheHits           atomic.Uint64
 	cacheMisses         atomic.Uint64
-	bankRequests        atomic.Uint64
 	fetchFailures       atomic.Uint64
 	fetchSuccesses      atomic.Uint64
 	consecutiveFailures atomic.Int64
@@ -45,7 +44,31 @@ type RequestCell struct {
 type requestStats struct {
 	mu       sync.Mutex
 	provider string
-	cells    []RequestCell
+	cells    []cell
+}
+
+// cell is a RequestCell as memory keeps it: 80 bytes.
+type cell struct {
+	step    string
+	outcome uint8 // index in outcomes
+	count   uint64
+	sum     float64
+	buckets [len(LatencyBuckets)]uint32
+}
+
+// outcomes are the engine's request outcomes, which cells keep as an index.
+var outcomes = [...]string{engine.Outcome2xx, engine.Outcome3xx, engine.Outcome4xx, engine.Outcome5xx,
+	engine.OutcomeNoAnswer, engine.OutcomeUnhandled}
+
+// outcomeIndex is o's index in outcomes; an outcome the engine does not
+// name counts as unhandled.
+func outcomeIndex(o string) uint8 {
+	for i, known := range outcomes {
+		if o == known {
+			return uint8(i)
+		}
+	}
+	return uint8(len(outcomes) - 1)
 }
 
 func (r *requestStats) observe(ev engine.RequestEvent) {
@@ -55,29 +78,45 @@ func (r *requestStats) observe(ev engine.RequestEvent) {
 	if r.provider != ev.Provider {
 		r.provider = intern(ev.Provider)
 	}
+	outcome := outcomeIndex(ev.Outcome)
 	i := 0
-	for i < len(r.cells) && (r.cells[i].Step != ev.Step || r.cells[i].Outcome != ev.Outcome) {
+	for i < len(r.cells) && (r.cells[i].step != ev.Step || r.cells[i].outcome != outcome) {
 		i++
 	}
 	if i == len(r.cells) {
 		// Step names come from each fetch's own copy of the profile.
-		r.cells = append(r.cells, RequestCell{Step: intern(ev.Step), Outcome: intern(ev.Outcome)})
+		r.cells = append(r.cells, cell{step: intern(ev.Step), outcome: outcome})
 	}
 	c := &r.cells[i]
-	c.Count++
-	c.Sum += secs
+	c.count++
+	c.sum += secs
 	for b, le := range LatencyBuckets {
 		if secs <= le {
-			c.Buckets[b]++
+			c.buckets[b]++
 			break
 		}
 	}
 }
 
+// total is the number of bank requests observed.
+func (r *requestStats) total() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var n uint64
+	for i := range r.cells {
+		n += r.cells[i].count
+	}
+	return n
+}
+
 func (r *requestStats) snapshot() (string, []RequestCell) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.provider, append([]RequestCell(nil), r.cells...)
+	out := make([]RequestCell, len(r.cells))
+	for i, c := range r.cells {
+		out[i] = RequestCell{Step: c.step, Outcome: outcomes[c.outcome], Count: c.count, Sum: c.sum, Buckets: c.buckets}
+	}
+	return r.provider, out
 }
 
 // FetchError is the last failed fetch, as operators see it in status. Its
@@ -112,7 +151,6 @@ var _ engine.Observer = (*observer)(nil)
 
 // BankRequest counts and times one round trip.
 func (o *observer) BankRequest(ev engine.RequestEvent) {
-	o.stats.bankRequests.Add(1)
 	o.stats.requests.observe(ev)
 }
 
@@ -151,7 +189,7 @@ func (s *Snapshot) Used() bool {
 func (c *conn) snapshot(withRequests bool) Snapshot {
 	s := &c.stats
 	snap := Snapshot{
-		CacheHits: s.cacheHits.Load(), CacheMisses: s.cacheMisses.Load(), BankRequests: s.bankRequests.Load(),
+		CacheHits: s.cacheHits.Load(), CacheMisses: s.cacheMisses.Load(), BankRequests: s.requests.total(),
 		StaleServed: s.staleServed.Load(), FetchSuccesses: s.fetchSuccesses.Load(), FetchFailures: s.fetchFailures.Load(),
 		ConsecutiveFailures: s.consecutiveFailures.Load(), LastError: s.lastError.Load(),
 	}

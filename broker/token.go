@@ -15,7 +15,7 @@ import (
 // interned: a fifth of an engine.Token and its config key.
 type memToken struct {
 	access, tokenType, scope string
-	obtained, expires, stale int64 // expires 0: no token
+	obtained, expires        int64 // expires 0: no token
 	refreshable              bool  // the bank gave a refresh token
 }
 
@@ -30,7 +30,6 @@ func compact(tok *engine.Token) memToken {
 		scope:       intern(tok.Scope),
 		obtained:    nanos(tok.ObtainedAt),
 		expires:     max(nanos(tok.ExpiresAt), 1),
-		stale:       nanos(tok.StaleAt()),
 		refreshable: tok.RefreshToken != "",
 	}
 }
@@ -62,7 +61,12 @@ func intern(s string) string {
 func (t *memToken) none() bool { return t.expires == 0 }
 
 // freshAt reports whether the token may still be handed out at now.
-func (t *memToken) freshAt(now time.Time) bool { return t.expires != 0 && now.UnixNano() < t.stale }
+func (t *memToken) freshAt(now time.Time) bool { return t.expires != 0 && now.UnixNano() < t.staleAt() }
+
+// staleAt is engine.Token.StaleAt in unix nanoseconds.
+func (t *memToken) staleAt() int64 {
+	return t.expires - int64(engine.RefreshMargin(time.Duration(t.expires-t.obtained)))
+}
 
 // usableAt reports whether the token still has life left at now to be
 // served when no fresher one can be had.
