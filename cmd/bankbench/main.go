@@ -44,6 +44,7 @@ type options struct {
 	scale         []int
 	scaleStorage  string
 	scaleReadAll  bool
+	scaleSettle   time.Duration
 	soak          time.Duration
 	soakReaders   int
 	soakTTL       time.Duration
@@ -67,6 +68,8 @@ func parseFlags() options {
 	scale := flag.String("scale", "1,1000,10000", "config counts of the scale phase, ascending")
 	flag.StringVar(&o.scaleStorage, "scale-storage", "inmem", "storage of the scale phase")
 	flag.BoolVar(&o.scaleReadAll, "scale-read-all", true, "in the scale phase, also read every config's token once and measure RSS with all cached")
+	flag.DurationVar(&o.scaleSettle, "scale-settle", 150*time.Second, "in the scale phase, after reading every token, wait this long without fetches and measure RSS again "+
+		"(past the Go runtime's two-minute periodic collection; 0: skip; only above one config)")
 	flag.DurationVar(&o.soak, "soak", 10*time.Minute, "soak duration")
 	flag.IntVar(&o.soakReaders, "soak-readers", 64, "soak readers")
 	flag.DurationVar(&o.soakTTL, "soak-ttl", 60*time.Second, "token lifetime the emulator grants during the soak")
@@ -85,7 +88,7 @@ func parseFlags() options {
 			"storage": "inmem", "concurrency": "1,8", "cell": "300ms", "rounds": "1",
 			"cold-readers": "50", "cold-latency": "200ms", "scale": "1,50", "soak": "12s",
 			"soak-readers": "8", "soak-ttl": "5s", "soak-latency": "100ms", "soak-interval": "20ms",
-			"soak-window": "500ms",
+			"soak-window": "500ms", "scale-settle": "0s",
 		}
 		for name, v := range shortDefaults {
 			if !set[name] {

@@ -23,6 +23,7 @@ type scaleRow struct {
 	baseP50, baseP99 time.Duration
 	rssFresh         float64       // plugin RSS after the reload and one token read, MiB
 	rssAll           float64       // plugin RSS with every config's token read once, MiB (0: not measured)
+	rssSettled       float64       // the same, scaleSettle later without fetches (0: not measured)
 	readAll          time.Duration // time to read every config's token once
 	newPID           bool          // whether the reload started a new plugin process
 }
@@ -173,6 +174,16 @@ func (b *bench) measureScale(s *vaulttest.Server, n int) (scaleRow, error) {
 		row.readAll = time.Since(t0)
 		if row.rssAll, err = rssMiB(pid); err != nil {
 			return row, err
+		}
+		// Right after the burst of fetches the heap still holds their
+		// garbage and the heap goal they raised; the runtime collects
+		// at least every two minutes and then returns what it does not need.
+		if b.o.scaleSettle > 0 && n > 1 {
+			log.Printf("scale: %d configs: waiting %v for the plugin's memory to settle", n, b.o.scaleSettle)
+			time.Sleep(b.o.scaleSettle)
+			if row.rssSettled, err = rssMiB(pid); err != nil {
+				return row, err
+			}
 		}
 	}
 	return row, nil
