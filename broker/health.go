@@ -23,8 +23,8 @@ const (
 const UsableMargin = time.Second
 
 // health is a name's recent fetch failures, allocated at the first one and
-// dropped at the next success or config change. It has its own mutex: a
-// config change may reset it while a fetch holds the name's lock.
+// dropped at the next success or config change. It has its own mutex, not
+// the name's lock: readers check the backoff without taking that lock.
 type health struct {
 	mu       sync.Mutex
 	err      error     // last failure; nil after a success
@@ -77,8 +77,8 @@ func (c *conn) backingOff(now time.Time) (error, time.Time, bool) {
 	return h.err, h.retryAt, true
 }
 
-// last returns the last failure (nil after a success) and when the bank may
-// be called again.
+// lastFailure returns the last failure (nil after a success) and when the
+// bank may be called again.
 func (c *conn) lastFailure() (error, time.Time) {
 	h := c.health.Load()
 	if h == nil {

@@ -128,8 +128,10 @@ func TestCompactTokenKeepsItsTimes(t *testing.T) {
 	if !m.freshAt(stale.Add(-time.Nanosecond)) || m.freshAt(stale) {
 		t.Fatal("compact token goes stale at another moment than the engine's")
 	}
-	if want := RefreshPoint(tok); !want.Equal(time.Unix(0, m.refreshPoint())) || !want.Before(stale) {
-		t.Fatalf("refresh point %v, stale at %v", want, stale)
+	// An hour's token is stale at 48 minutes (a fifth of its life before
+	// expiry) and renewed in the background at 42 (a tenth before that).
+	if got, want := time.Unix(0, m.refreshPoint()), now.Add(42*time.Minute); !got.Equal(want) || !stale.Equal(now.Add(48*time.Minute)) {
+		t.Fatalf("refresh point %v, stale at %v; want %v and 48 minutes", got, stale, want)
 	}
 	// A bank's "never" (year 9999) stays fresh, not wrapped into the past.
 	never := compact(&engine.Token{AccessToken: "a", ObtainedAt: now, ExpiresAt: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)})

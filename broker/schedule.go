@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
 )
 
 // MinBackgroundLead is the least time between a token's arrival and its
@@ -24,15 +23,10 @@ const minRefreshLead = 500 * time.Millisecond
 // maxParallelRefreshes bounds the background refreshes running at once.
 const maxParallelRefreshes = 8
 
-// RefreshPoint is when a token is renewed in the background: a tenth of its
-// life before it stops being handed out (at 70% of its life), so the new
-// token is in place before any reader sees the old one stale.
-func RefreshPoint(tok *engine.Token) time.Time {
-	t := compact(tok)
-	return time.Unix(0, t.refreshPoint())
-}
-
-// refreshPoint is RefreshPoint in unix nanoseconds.
+// refreshPoint is when a token is renewed in the background, in unix
+// nanoseconds: a tenth of its life before it stops being handed out (at 70%
+// of its life), so the new token is in place before any reader sees the old
+// one stale.
 func (t *memToken) refreshPoint() int64 {
 	lead := max((t.expires-t.obtained)/10, int64(minRefreshLead))
 	return t.staleAt() - lead
