@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
 )
 
 // MinBackgroundLead is the least time between a token's arrival and its
