@@ -30,7 +30,7 @@
 // read it for the config's background_refresh_idle.
 //
 // Memory per name is what a cached read needs (conn.go, token.go): about
-// 600 bytes with a token, nothing per name for locks, timers or clients.
+// 530 bytes with a token, nothing per name for locks, timers or clients.
 //
 // Config changes go through Change and Remove, which drop the in-memory
 // state even when the storage write failed half way; a fetch that started
