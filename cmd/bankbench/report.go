@@ -137,11 +137,11 @@ func (r *report) print(w io.Writer, cpus int) {
 
 	if len(r.scale) > 0 {
 		fmt.Fprintf(w, "## 3. Scale (%s storage, one mount on its own Vault)\n\n", r.o.scaleStorage)
-		fmt.Fprintf(w, "Mount time is `sys/plugins/reload/backend` of the mount (Vault sets the plugin up anew); then one token read "+
+		fmt.Fprintf(w, "Mount time is the median of %d `sys/plugins/reload/backend` of the mount (Vault sets the plugin up anew), each followed by one token read "+
 			"(its config and token come from storage), then cached reads of that token at c=1, %d rounds of %v, each round "+
 			"alternating with the same reads on a second mount that holds one config (same Vault, same plugin process). "+
 			"RSS is VmRSS of the plugin process (both mounts); 'settled' is %v after the last fetch, past the Go runtime's "+
-			"two-minute periodic collection.\n\n", r.o.rounds, r.o.cell, r.o.scaleSettle)
+			"two-minute periodic collection.\n\n", max(r.o.rounds, 1), r.o.rounds, r.o.cell, r.o.scaleSettle)
 		fmt.Fprintf(w, "| configs | mount (reload) ms | first read ms | cached p50 ms | cached p99 ms | 1-config mount p50 / p99 ms | p50 vs 1 config | RSS after mount + 1 read MiB | RSS all tokens cached MiB | settled MiB | read all tokens s |\n")
 		fmt.Fprintf(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, row := range r.scale {
