@@ -5,7 +5,7 @@
 //
 // This package is the Vault glue: the paths, one storage adapter
 // (storage.go), the fast path and the metrics rendering. When to talk to
-// the bank is decided by package broker, how by package engine.
+// the bank is decided by package broker, how by package bank.
 package bankauth
 
 import (

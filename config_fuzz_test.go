@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -135,7 +135,7 @@ func fuzzBackend(t *testing.T) (*backend, logical.Storage) {
 	if err != nil || resp.IsError() {
 		t.Fatalf("seeding config: %v %v", err, resp)
 	}
-	se, _ := logical.StorageEntryJSON(tokenPrefix+"existing", &engine.Token{AccessToken: "stored-token", TokenType: "bearer"})
+	se, _ := logical.StorageEntryJSON(tokenPrefix+"existing", &bank.Token{AccessToken: "stored-token", TokenType: "bearer"})
 	if err := s.Put(ctx, se); err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func dumpStorage(t *testing.T, s logical.Storage) string {
 func secretsIn(name string, data map[string]any) []string {
 	out := []string{existingSecret}
 	public := nonSecretText(name, data)
-	fields := engine.AllFields()
+	fields := bank.AllFields()
 	for k, v := range data {
 		if f, ok := fields[k]; ok && f.Secret {
 			for _, s := range leaves(v) {
@@ -187,7 +187,7 @@ func secretsIn(name string, data map[string]any) []string {
 // nonSecretText is every key and every non-secret value of a request.
 func nonSecretText(name string, data map[string]any) string {
 	parts := []string{name}
-	fields := engine.AllFields()
+	fields := bank.AllFields()
 	for k, v := range data {
 		parts = append(parts, k)
 		if f, ok := fields[k]; ok && f.Secret {

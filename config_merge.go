@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -17,8 +17,8 @@ import (
 
 // mergeConfig applies the request's fields to a copy of existing (nil when
 // creating).
-func mergeConfig(existing *engine.Config, d *framework.FieldData) (*engine.Config, error) {
-	cfg := &engine.Config{Settings: map[string]string{}, Secrets: map[string]string{}}
+func mergeConfig(existing *bank.Config, d *framework.FieldData) (*bank.Config, error) {
+	cfg := &bank.Config{Settings: map[string]string{}, Secrets: map[string]string{}}
 	if existing != nil {
 		cfg.Provider, cfg.BaseURL, cfg.CACert, cfg.Timeout = existing.Provider, existing.BaseURL, existing.CACert, existing.Timeout
 		cfg.OAuthMetadata = existing.OAuthMetadata
@@ -31,21 +31,21 @@ func mergeConfig(existing *engine.Config, d *framework.FieldData) (*engine.Confi
 			cfg.Secrets[k] = v
 		}
 	}
-	if p, ok := d.GetOk(engine.FieldProvider); ok && p.(string) != cfg.Provider {
+	if p, ok := d.GetOk(bank.FieldProvider); ok && p.(string) != cfg.Provider {
 		prev := cfg
-		cfg = &engine.Config{Provider: p.(string), BaseURL: cfg.BaseURL, CACert: cfg.CACert, Timeout: cfg.Timeout,
+		cfg = &bank.Config{Provider: p.(string), BaseURL: cfg.BaseURL, CACert: cfg.CACert, Timeout: cfg.Timeout,
 			Settings: map[string]string{}, Secrets: map[string]string{}, Lifecycle: cfg.Lifecycle}
 		copyCommonFields(cfg, prev)
 	}
-	provFields := engine.AllFields()
+	provFields := bank.AllFields()
 	for key := range d.Raw {
 		switch key {
-		case "name", engine.FieldProvider:
-		case engine.FieldBaseURL:
+		case "name", bank.FieldProvider:
+		case bank.FieldBaseURL:
 			cfg.BaseURL = strings.TrimRight(strings.TrimSpace(d.Get(key).(string)), "/")
-		case engine.FieldCACert:
+		case bank.FieldCACert:
 			cfg.CACert = strings.TrimSpace(d.Get(key).(string))
-		case engine.FieldTimeout:
+		case bank.FieldTimeout:
 			cfg.Timeout = time.Duration(d.Get(key).(int)) * time.Second
 		case fieldLease:
 			cfg.NoLease = !d.Get(key).(bool)
@@ -67,7 +67,7 @@ func mergeConfig(existing *engine.Config, d *framework.FieldData) (*engine.Confi
 			}
 			f, ok := provFields[key]
 			if !ok {
-				return nil, &engine.FieldError{Field: key, Message: "unknown field"}
+				return nil, &bank.FieldError{Field: key, Message: "unknown field"}
 			}
 			target := cfg.Settings
 			if f.Secret {
@@ -90,13 +90,13 @@ func parseMetadata(raw string) (map[string]any, error) {
 	}
 	var md map[string]any
 	if err := json.Unmarshal([]byte(raw), &md); err != nil || md == nil {
-		return nil, &engine.FieldError{Field: fieldOAuthMetadata, Message: `must be a JSON object, e.g. {"account_id":"0188000049916"}`}
+		return nil, &bank.FieldError{Field: fieldOAuthMetadata, Message: `must be a JSON object, e.g. {"account_id":"0188000049916"}`}
 	}
 	return md, nil
 }
 
 // copyCommonFields carries the common fields from src to dst.
-func copyCommonFields(dst, src *engine.Config) {
+func copyCommonFields(dst, src *bank.Config) {
 	dst.TLSClientCert, dst.TLSClientKey = src.TLSClientCert, src.TLSClientKey
 	dst.NoCache = src.NoCache
 	dst.NoLease = src.NoLease
@@ -105,11 +105,11 @@ func copyCommonFields(dst, src *engine.Config) {
 
 // mergeCommonField applies one common field of the request; it reports
 // whether key was one.
-func mergeCommonField(cfg *engine.Config, key string, d *framework.FieldData) (bool, error) {
+func mergeCommonField(cfg *bank.Config, key string, d *framework.FieldData) (bool, error) {
 	switch key {
-	case engine.FieldTLSClientCert:
+	case bank.FieldTLSClientCert:
 		cfg.TLSClientCert = strings.TrimSpace(d.Get(key).(string))
-	case engine.FieldTLSClientKey:
+	case bank.FieldTLSClientKey:
 		cfg.TLSClientKey = strings.TrimSpace(d.Get(key).(string))
 	case fieldCache:
 		cfg.NoCache = !d.Get(key).(bool)
@@ -121,17 +121,17 @@ func mergeCommonField(cfg *engine.Config, key string, d *framework.FieldData) (b
 
 // mergeLifecycle applies a lifecycle field from the request; false if key is
 // not one.
-func mergeLifecycle(l *engine.Lifecycle, key string, d *framework.FieldData) bool {
+func mergeLifecycle(l *bank.Lifecycle, key string, d *framework.FieldData) bool {
 	switch key {
-	case engine.FieldDefaultLifetime:
+	case bank.FieldDefaultLifetime:
 		l.DefaultLifetime = time.Duration(d.Get(key).(int)) * time.Second
-	case engine.FieldBackgroundRefreshIdle:
+	case bank.FieldBackgroundRefreshIdle:
 		v := time.Duration(d.Get(key).(int)) * time.Second
 		l.BackgroundRefreshIdle = &v
-	case engine.FieldMaxRequestsPerMinute:
+	case bank.FieldMaxRequestsPerMinute:
 		v := d.Get(key).(int)
 		l.MaxRequestsPerMinute = &v
-	case engine.FieldMaxRequestsPerDay:
+	case bank.FieldMaxRequestsPerDay:
 		v := d.Get(key).(int)
 		l.MaxRequestsPerDay = &v
 	default:
@@ -144,22 +144,22 @@ func mergeLifecycle(l *engine.Lifecycle, key string, d *framework.FieldData) boo
 // profile: the profile's declared fields, which the path schema does not
 // know, are taken from the request and stored as the profile says
 // (secret or not); everything else goes through mergeConfig.
-func mergeWithProfile(ctx context.Context, s logical.Storage, existing *engine.Config, d *framework.FieldData) (*engine.Config, error) {
+func mergeWithProfile(ctx context.Context, s logical.Storage, existing *bank.Config, d *framework.FieldData) (*bank.Config, error) {
 	provider := ""
 	if existing != nil {
 		provider = existing.Provider
 	}
-	if v, ok := d.Raw[engine.FieldProvider]; ok {
+	if v, ok := d.Raw[bank.FieldProvider]; ok {
 		provider = fmt.Sprint(v)
 	}
-	probe := &engine.Config{Provider: provider}
+	probe := &bank.Config{Provider: provider}
 	if err := attachProfile(ctx, s, probe); err != nil {
 		return nil, err
 	}
-	var custom engine.Provider
+	var custom bank.Provider
 	taken := map[string]any{}
 	if p, ok := probe.Lookup(); ok {
-		if _, builtin := engine.Lookup(provider); !builtin {
+		if _, builtin := bank.Lookup(provider); !builtin {
 			custom = p
 			for _, f := range p.Fields() {
 				if v, ok := d.Raw[f.Name]; ok && f.Name != fieldOAuthMetadata {
@@ -191,7 +191,7 @@ func mergeWithProfile(ctx context.Context, s logical.Storage, existing *engine.C
 			s = fmt.Sprint(x)
 		default:
 			// Never echo the value: it may be a secret.
-			return nil, &engine.FieldError{Field: f.Name, Message: "must be a string"}
+			return nil, &bank.FieldError{Field: f.Name, Message: "must be a string"}
 		}
 		target, other := cfg.Settings, cfg.Secrets
 		if f.Secret {

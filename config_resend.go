@@ -4,7 +4,7 @@ import (
 	"context"
 	"strings"
 
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -17,8 +17,8 @@ import (
 // also runs on stored configs: the secrets-resend rule, and key strength
 // for a newly written mTLS key (stored configs keep working after an
 // upgrade). nil: the write may go ahead.
-func writeRules(existing, cfg *engine.Config, sent map[string]bool) *logical.Response {
-	if sent[engine.FieldTLSClientKey] {
+func writeRules(existing, cfg *bank.Config, sent map[string]bool) *logical.Response {
+	if sent[bank.FieldTLSClientKey] {
 		if resp, _ := configError(cfg.CheckClientKeyStrength()); resp != nil {
 			return resp
 		}
@@ -37,10 +37,10 @@ func sentFields(d *framework.FieldData) map[string]bool {
 
 // resendRequired refuses, with a 400 naming the secret fields, a config
 // write that changes where or how the stored secrets are sent (see
-// engine.RouteChanges) without carrying them again. cfg is the merged
+// bank.RouteChanges) without carrying them again. cfg is the merged
 // config, its profile attached.
-func resendRequired(existing, cfg *engine.Config, sent map[string]bool) *logical.Response {
-	changed, resend := engine.SecretsToResend(existing, cfg, func(field string) bool { return sent[field] })
+func resendRequired(existing, cfg *bank.Config, sent map[string]bool) *logical.Response {
+	changed, resend := bank.SecretsToResend(existing, cfg, func(field string) bool { return sent[field] })
 	if len(resend) == 0 {
 		return nil
 	}
@@ -52,7 +52,7 @@ func resendRequired(existing, cfg *engine.Config, sent map[string]bool) *logical
 // changes the hosts its steps talk to, or its default base_url, while
 // configs use it: their secrets would follow without their writers'
 // consent. users names those configs.
-func profileRedirects(ctx context.Context, s logical.Storage, name string, p *engine.Profile, users []string) (*logical.Response, error) {
+func profileRedirects(ctx context.Context, s logical.Storage, name string, p *bank.Profile, users []string) (*logical.Response, error) {
 	if len(users) == 0 {
 		return nil, nil
 	}
@@ -60,7 +60,7 @@ func profileRedirects(ctx context.Context, s logical.Storage, name string, p *en
 	if err != nil || old == nil {
 		return nil, err
 	}
-	was, now := engine.ProfileEndpoints(old), engine.ProfileEndpoints(p)
+	was, now := bank.ProfileEndpoints(old), bank.ProfileEndpoints(p)
 	if strings.Join(was, "\n") == strings.Join(now, "\n") {
 		return nil, nil
 	}

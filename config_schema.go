@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -14,7 +14,7 @@ import (
 // The schema of config/<name>: every field a config may set, and the checks
 // on raw input that come before the framework parses it.
 
-const fieldOAuthMetadata = engine.FieldOAuthMetadata
+const fieldOAuthMetadata = bank.FieldOAuthMetadata
 
 // fieldLease turns Vault leases on token reads on (default) or off.
 const fieldLease = "lease"
@@ -26,18 +26,18 @@ func configFields() map[string]*framework.FieldSchema {
 	fields := map[string]*framework.FieldSchema{
 		"name": {Type: framework.TypeNameString, Required: true,
 			Description: "Name of the bank connection; tokens are read at token/<name>."},
-		engine.FieldProvider: {Type: framework.TypeString, Required: true,
-			Description: "Bank protocol: " + strings.Join(engine.Names(), ", ") + ", or the name of a profile written to profile/<name>. Required when creating."},
-		engine.FieldBaseURL: {Type: framework.TypeString,
+		bank.FieldProvider: {Type: framework.TypeString, Required: true,
+			Description: "Bank protocol: " + strings.Join(bank.Names(), ", ") + ", or the name of a profile written to profile/<name>. Required when creating."},
+		bank.FieldBaseURL: {Type: framework.TypeString,
 			Description: "Bank API base URL (https; http only for loopback). Defaults to the provider's public sandbox where it has one; required for isbank."},
-		engine.FieldCACert: {Type: framework.TypeString,
+		bank.FieldCACert: {Type: framework.TypeString,
 			Description: "PEM certificates trusted for the bank's TLS, in addition to the system roots."},
-		engine.FieldTimeout: {Type: framework.TypeDurationSecond,
-			Description: fmt.Sprintf("Limit for one token fetch, all steps included. Default %s, at most %s.", engine.DefaultTimeout, engine.MaxTimeout)},
+		bank.FieldTimeout: {Type: framework.TypeDurationSecond,
+			Description: fmt.Sprintf("Limit for one token fetch, all steps included. Default %s, at most %s.", bank.DefaultTimeout, bank.MaxTimeout)},
 		fieldLease: {Type: framework.TypeBool, Default: true,
 			Description: "Whether token reads carry a non-renewable Vault lease (default true). With false, reads return the same data without a lease (expires_in and expires_at carry the expiry) and cost Vault no lease entry; Vault Agent then re-reads only every static_secret_render_interval."},
 	}
-	for name, f := range engine.AllFields() {
+	for name, f := range bank.AllFields() {
 		fs := &framework.FieldSchema{Type: framework.TypeString, Description: f.Description}
 		if f.Secret {
 			fs.DisplayAttrs = &framework.DisplayAttributes{Sensitive: true}
@@ -59,9 +59,9 @@ func configFields() map[string]*framework.FieldSchema {
 // whether tokens are cached.
 func commonConfigFields() map[string]*framework.FieldSchema {
 	return map[string]*framework.FieldSchema{
-		engine.FieldTLSClientCert: {Type: framework.TypeString,
+		bank.FieldTLSClientCert: {Type: framework.TypeString,
 			Description: "PEM client certificate (chain) presented to the bank for mutual TLS. Requires tls_client_key."},
-		engine.FieldTLSClientKey: {Type: framework.TypeString,
+		bank.FieldTLSClientKey: {Type: framework.TypeString,
 			Description:  "PEM private key of tls_client_cert (PKCS#8, PKCS#1 or EC). Write-only.",
 			DisplayAttrs: &framework.DisplayAttributes{Sensitive: true}},
 		fieldCache: {Type: framework.TypeBool, Default: true,
@@ -75,13 +75,13 @@ const fieldCache = "cache"
 // refresh and the bank's request budget, common to every provider.
 func lifecycleFields() map[string]*framework.FieldSchema {
 	return map[string]*framework.FieldSchema{
-		engine.FieldDefaultLifetime: {Type: framework.TypeDurationSecond,
+		bank.FieldDefaultLifetime: {Type: framework.TypeDurationSecond,
 			Description: "Lifetime assumed for a token whose answer has neither expires_in nor a JWT exp claim. Default 0: such an answer is an error."},
-		engine.FieldBackgroundRefreshIdle: {Type: framework.TypeDurationSecond,
-			Description: fmt.Sprintf("Keep renewing a token in the background before it turns stale while it was read within this long. Default %s; 0 turns background refresh off.", engine.DefaultBackgroundRefreshIdle)},
-		engine.FieldMaxRequestsPerMinute: {Type: framework.TypeInt,
+		bank.FieldBackgroundRefreshIdle: {Type: framework.TypeDurationSecond,
+			Description: fmt.Sprintf("Keep renewing a token in the background before it turns stale while it was read within this long. Default %s; 0 turns background refresh off.", bank.DefaultBackgroundRefreshIdle)},
+		bank.FieldMaxRequestsPerMinute: {Type: framework.TypeInt,
 			Description: "Most bank requests (retries included) in any 60 seconds; 0 means no limit. Default: the provider's published budget (accelerationcloud 10), else no limit."},
-		engine.FieldMaxRequestsPerDay: {Type: framework.TypeInt,
+		bank.FieldMaxRequestsPerDay: {Type: framework.TypeInt,
 			Description: "Most bank requests (retries included) in any 24 hours; 0 means no limit. Default: the provider's published budget (accelerationcloud 60), else no limit."},
 	}
 }

@@ -5,31 +5,31 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
 // egressState is the mount's egress policy (settings allow_loopback and
-// allowed_hosts) as the engine applies it: one *engine.Egress that every
+// allowed_hosts) as package bank applies it: one *bank.Egress that every
 // client of the mount shares, so a settings write changes where existing
 // clients may connect at once. Its zero value is ready to use.
 type egressState struct {
 	once   sync.Once
-	egress *engine.Egress
+	egress *bank.Egress
 	loaded atomic.Bool // the stored settings have been applied
 }
 
-func (s *egressState) get() *engine.Egress {
+func (s *egressState) get() *bank.Egress {
 	s.once.Do(func() {
 		// The zero policy always compiles; the proxy comes from the
 		// plugin's environment (vault plugin register -env HTTPS_PROXY=...).
-		s.egress, _ = engine.NewEgress(engine.EgressPolicy{})
+		s.egress, _ = bank.NewEgress(bank.EgressPolicy{})
 	})
 	return s.egress
 }
 
 // egressFor returns the mount's egress, with the stored settings applied.
-func (b *backend) egressFor(ctx context.Context, s logical.Storage) (engine.Option, error) {
+func (b *backend) egressFor(ctx context.Context, s logical.Storage) (bank.Option, error) {
 	eg := b.egress.get()
 	if !b.egress.loaded.Load() {
 		st, err := readSettings(ctx, s)
@@ -41,7 +41,7 @@ func (b *backend) egressFor(ctx context.Context, s logical.Storage) (engine.Opti
 		}
 		b.egress.loaded.Store(true)
 	}
-	return engine.WithEgress(eg), nil
+	return bank.WithEgress(eg), nil
 }
 
 // applyEgress makes st's policy the mount's, for existing clients too.
@@ -66,6 +66,6 @@ func (b *backend) reloadEgress(ctx context.Context) {
 	b.broker.ForgetAll()
 }
 
-func (st *mountSettings) egressPolicy() engine.EgressPolicy {
-	return engine.EgressPolicy{AllowLoopback: st.AllowLoopback, AllowedHosts: st.AllowedHosts}
+func (st *mountSettings) egressPolicy() bank.EgressPolicy {
+	return bank.EgressPolicy{AllowLoopback: st.AllowLoopback, AllowedHosts: st.AllowedHosts}
 }

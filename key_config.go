@@ -5,12 +5,12 @@ import (
 	"crypto/tls"
 	"time"
 
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/keyring"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
-// keySigner lets the engine use a stored key (a snapshot read with the
+// keySigner lets package bank use a stored key (a snapshot read with the
 // config) without seeing its private bytes as text.
 type keySigner struct{ k *keyring.Key }
 
@@ -28,12 +28,12 @@ func (s keySigner) TLSCertificate() (*tls.Certificate, error) { return s.k.TLSCe
 // dpop_key name and hands them to the config. A key that does not exist is
 // left out, for Validate to report naming the field; only a storage
 // failure is an error.
-func resolveConfigKeys(ctx context.Context, s logical.Storage, cfg *engine.Config) error {
-	var keys engine.Keys
+func resolveConfigKeys(ctx context.Context, s logical.Storage, cfg *bank.Config) error {
+	var keys bank.Keys
 	for _, f := range []struct {
 		field string
-		dst   *engine.KeySigner
-	}{{engine.FieldSigningKey, &keys.Signing}, {engine.FieldTLSKey, &keys.TLS}, {engine.FieldDPoPKey, &keys.DPoP}} {
+		dst   *bank.KeySigner
+	}{{bank.FieldSigningKey, &keys.Signing}, {bank.FieldTLSKey, &keys.TLS}, {bank.FieldDPoPKey, &keys.DPoP}} {
 		name := cfg.Settings[f.field]
 		if name == "" {
 			continue
@@ -51,7 +51,7 @@ func resolveConfigKeys(ctx context.Context, s logical.Storage, cfg *engine.Confi
 }
 
 // readKeyFields adds the key fields a config sets to its read.
-func readKeyFields(cfg *engine.Config, data map[string]any) {
+func readKeyFields(cfg *bank.Config, data map[string]any) {
 	for _, f := range keyFields {
 		if v := cfg.Settings[f]; v != "" {
 			data[f] = v
@@ -76,8 +76,8 @@ func (b *backend) forgetKeyUsers(ctx context.Context, s logical.Storage, key str
 // keepTLSKey carries tls_key across a provider change, as tls_client_cert
 // is: mutual TLS applies to every provider. (signing_key and dpop_key are
 // oauth2's and profiles', and start afresh with the other provider fields.)
-func keepTLSKey(dst, src *engine.Config) {
-	if v := src.Settings[engine.FieldTLSKey]; v != "" && dst.Settings != nil {
-		dst.Settings[engine.FieldTLSKey] = v
+func keepTLSKey(dst, src *bank.Config) {
+	if v := src.Settings[bank.FieldTLSKey]; v != "" && dst.Settings != nil {
+		dst.Settings[bank.FieldTLSKey] = v
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -12,7 +12,7 @@ import (
 // keyStatus describes, for status/<config>, each key the config names: its
 // kid, latest version and age, and the attached certificate's expiry (an
 // expired QWAC is an outage, so it should be seen coming).
-func keyStatus(ctx context.Context, s logical.Storage, cfg *engine.Config, now time.Time) (map[string]any, error) {
+func keyStatus(ctx context.Context, s logical.Storage, cfg *bank.Config, now time.Time) (map[string]any, error) {
 	out := map[string]any{}
 	for _, f := range keyFields {
 		name := cfg.Settings[f]

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/keyring"
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -71,7 +71,7 @@ func writeKey(ctx context.Context, s logical.Storage, name string, k *keyring.Ke
 }
 
 // keyFields are the config fields that name a key.
-var keyFields = []string{engine.FieldSigningKey, engine.FieldTLSKey, engine.FieldDPoPKey}
+var keyFields = []string{bank.FieldSigningKey, bank.FieldTLSKey, bank.FieldDPoPKey}
 
 // configsUsingKey lists the configs whose signing_key, tls_key or dpop_key
 // names key, in name order.

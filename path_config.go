@@ -6,7 +6,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -100,9 +100,9 @@ func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *fram
 	return resp, err
 }
 
-// configError turns a *engine.FieldError into a 400 naming the field.
+// configError turns a *bank.FieldError into a 400 naming the field.
 func configError(err error) (*logical.Response, error) {
-	var fe *engine.FieldError
+	var fe *bank.FieldError
 	if errors.As(err, &fe) {
 		return logical.ErrorResponse("invalid %s: %s", fe.Field, fe.Message), nil
 	}
@@ -120,13 +120,13 @@ func (b *backend) configRead(ctx context.Context, req *logical.Request, d *frame
 		return configError(err)
 	}
 	data := map[string]any{
-		engine.FieldProvider: cfg.Provider,
-		engine.FieldBaseURL:  cfg.EffectiveBaseURL(),
-		engine.FieldTimeout:  int64(cfg.EffectiveTimeout() / time.Second),
-		fieldLease:           !cfg.NoLease,
+		bank.FieldProvider: cfg.Provider,
+		bank.FieldBaseURL:  cfg.EffectiveBaseURL(),
+		bank.FieldTimeout:  int64(cfg.EffectiveTimeout() / time.Second),
+		fieldLease:         !cfg.NoLease,
 	}
 	if cfg.CACert != "" {
-		data[engine.FieldCACert] = cfg.CACert
+		data[bank.FieldCACert] = cfg.CACert
 	}
 	for k, v := range lifecycleData(cfg) {
 		data[k] = v
@@ -205,22 +205,22 @@ const pathConfigListHelpDesc = `Lists every config name; read token/<name> for i
 
 // readCommonFields adds the common fields to a config read: the certificate
 // is public, the key only shows whether it is set.
-func readCommonFields(cfg *engine.Config, data map[string]any) {
+func readCommonFields(cfg *bank.Config, data map[string]any) {
 	if cfg.TLSClientCert != "" {
-		data[engine.FieldTLSClientCert] = cfg.TLSClientCert
+		data[bank.FieldTLSClientCert] = cfg.TLSClientCert
 	}
-	data[engine.FieldTLSClientKey+"_set"] = cfg.TLSClientKey != ""
+	data[bank.FieldTLSClientKey+"_set"] = cfg.TLSClientKey != ""
 	data[fieldCache] = !cfg.NoCache
 }
 
 // lifecycleData is what a config read shows of the lifecycle settings: the
 // values in effect, defaults included.
-func lifecycleData(cfg *engine.Config) map[string]any {
+func lifecycleData(cfg *bank.Config) map[string]any {
 	limits := cfg.EffectiveLimits()
 	return map[string]any{
-		engine.FieldDefaultLifetime:       int64(cfg.DefaultLifetime / time.Second),
-		engine.FieldBackgroundRefreshIdle: int64(cfg.EffectiveBackgroundRefreshIdle() / time.Second),
-		engine.FieldMaxRequestsPerMinute:  limits.PerMinute,
-		engine.FieldMaxRequestsPerDay:     limits.PerDay,
+		bank.FieldDefaultLifetime:       int64(cfg.DefaultLifetime / time.Second),
+		bank.FieldBackgroundRefreshIdle: int64(cfg.EffectiveBackgroundRefreshIdle() / time.Second),
+		bank.FieldMaxRequestsPerMinute:  limits.PerMinute,
+		bank.FieldMaxRequestsPerDay:     limits.PerDay,
 	}
 }

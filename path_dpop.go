@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/broker"
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/keyring"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -45,7 +45,7 @@ func (b *backend) dpopProof(ctx context.Context, req *logical.Request, d *framew
 	if cfg == nil {
 		return logical.ErrorResponse("invalid name: %s", broker.NoConfigError(name).Error()), nil
 	}
-	if cfg.Settings[engine.FieldDPoPKey] == "" {
+	if cfg.Settings[bank.FieldDPoPKey] == "" {
 		return logical.ErrorResponse("invalid name: config %q has no dpop_key", name), nil
 	}
 	proof, tok, err := b.broker.DPoPProof(ctx, store{b, req.Storage}, name, d.Get("htm").(string), d.Get("htu").(string), d.Get("nonce").(string))

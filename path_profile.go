@@ -8,7 +8,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -69,7 +69,7 @@ func pathProfile(b *backend) []*framework.Path {
 }
 
 // readProfile reads a stored profile; nil if there is none.
-func readProfile(ctx context.Context, s logical.Storage, name string) (*engine.Profile, string, error) {
+func readProfile(ctx context.Context, s logical.Storage, name string) (*bank.Profile, string, error) {
 	se, err := s.Get(ctx, profilePrefix+name)
 	if err != nil || se == nil {
 		return nil, "", err
@@ -78,7 +78,7 @@ func readProfile(ctx context.Context, s logical.Storage, name string) (*engine.P
 	if err := se.DecodeJSON(&sp); err != nil {
 		return nil, "", fmt.Errorf("decoding profile %q: %w", name, err)
 	}
-	p, err := engine.ParseProfile([]byte(sp.Document))
+	p, err := bank.ParseProfile([]byte(sp.Document))
 	if err != nil {
 		return nil, "", fmt.Errorf("stored profile %q is invalid: %w", name, err)
 	}
@@ -95,18 +95,18 @@ func (b *backend) profileExists(ctx context.Context, req *logical.Request, d *fr
 // since they were obtained by the old protocol.
 func (b *backend) profileWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	if _, builtin := engine.Lookup(name); builtin {
+	if _, builtin := bank.Lookup(name); builtin {
 		return logical.ErrorResponse("invalid name: %q is a built-in provider; choose another name", name), nil
 	}
 	doc := strings.TrimSpace(d.Get(fieldProfile).(string))
 	if doc == "" {
 		return logical.ErrorResponse("invalid profile: is required (a JSON document, e.g. profile=@bank.json)"), nil
 	}
-	p, err := engine.ParseProfile([]byte(doc))
+	p, err := bank.ParseProfile([]byte(doc))
 	if err != nil {
 		return logical.ErrorResponse("invalid profile: %s", err.Error()), nil
 	}
-	prov, err := engine.NewProfileProvider(name, p)
+	prov, err := bank.NewProfileProvider(name, p)
 	if err != nil {
 		return logical.ErrorResponse("invalid profile: %s", err.Error()), nil
 	}
@@ -127,7 +127,7 @@ func (b *backend) profileWrite(ctx context.Context, req *logical.Request, d *fra
 	for _, u := range users {
 		u.cfg.UseProvider(prov)
 		if err := u.cfg.Validate(); err != nil {
-			var fe *engine.FieldError
+			var fe *bank.FieldError
 			if errors.As(err, &fe) {
 				return logical.ErrorResponse("invalid profile: config %q, which uses it, would be invalid: %s: %s", u.name, fe.Field, fe.Message), nil
 			}
@@ -160,8 +160,8 @@ func (b *backend) profileRead(ctx context.Context, req *logical.Request, d *fram
 	name := d.Get("name").(string)
 	var doc string
 	builtin := false
-	if _, ok := engine.Lookup(name); ok {
-		p, err := engine.BuiltinProfile(name)
+	if _, ok := bank.Lookup(name); ok {
+		p, err := bank.BuiltinProfile(name)
 		if err != nil {
 			return logical.ErrorResponse("%s is a built-in provider written in Go, not a profile; see docs/providers/", name), nil
 		}
@@ -196,7 +196,7 @@ func (b *backend) profileRead(ctx context.Context, req *logical.Request, d *fram
 // profileDelete removes a profile no config uses.
 func (b *backend) profileDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	if _, builtin := engine.Lookup(name); builtin {
+	if _, builtin := bank.Lookup(name); builtin {
 		return logical.ErrorResponse("%q is a built-in provider and cannot be deleted", name), nil
 	}
 	b.profileLock.Lock()
@@ -223,8 +223,8 @@ func (b *backend) profileList(ctx context.Context, req *logical.Request, _ *fram
 	if err != nil {
 		return nil, err
 	}
-	for _, n := range engine.Names() {
-		if _, err := engine.BuiltinProfile(n); err == nil {
+	for _, n := range bank.Names() {
+		if _, err := bank.BuiltinProfile(n); err == nil {
 			names = append(names, n)
 		}
 	}
@@ -235,7 +235,7 @@ func (b *backend) profileList(ctx context.Context, req *logical.Request, _ *fram
 // configUser is a config that uses a profile.
 type configUser struct {
 	name string
-	cfg  *engine.Config
+	cfg  *bank.Config
 }
 
 // configsUsing lists the configs whose provider is profile. It reads every

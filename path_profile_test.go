@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/internal/fakebank"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -145,7 +145,7 @@ func TestDocsProfilesAreValid(t *testing.T) {
 	}
 	for i, b := range blocks {
 		text := b[:strings.Index(b, "```")]
-		if _, err := engine.ParseProfile([]byte(text)); err != nil {
+		if _, err := bank.ParseProfile([]byte(text)); err != nil {
 			t.Errorf("example %d: %v", i, err)
 		}
 		if i == 0 && strings.TrimSpace(text) != strings.TrimSpace(interswitchProfile(t)) {

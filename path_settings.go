@@ -5,7 +5,7 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -23,7 +23,7 @@ type mountSettings struct {
 	// token, for Prometheus scrapers. Off by default.
 	UnauthenticatedMetrics bool `json:"unauthenticated_metrics"`
 	// AllowLoopback and AllowedHosts are the mount's egress policy (see
-	// engine.EgressPolicy): where bank requests may go.
+	// bank.EgressPolicy): where bank requests may go.
 	AllowLoopback bool     `json:"allow_loopback,omitempty"`
 	AllowedHosts  []string `json:"allowed_hosts,omitempty"`
 }
@@ -38,9 +38,9 @@ func pathSettings(b *backend) []*framework.Path {
 		Fields: map[string]*framework.FieldSchema{
 			fieldUnauthenticatedMetrics: {Type: framework.TypeBool, Default: false,
 				Description: "Serve the Prometheus metrics at metrics/public without a Vault token. Default false: metrics/public answers 403 and metrics needs a token with read on it."},
-			engine.FieldAllowLoopback: {Type: framework.TypeBool, Default: false,
+			bank.FieldAllowLoopback: {Type: framework.TypeBool, Default: false,
 				Description: "Let bank requests go to loopback addresses (127.0.0.0/8, ::1), and plain http to loopback hosts: for development and tests. Default false."},
-			engine.FieldAllowedHosts: {Type: framework.TypeCommaStringSlice,
+			bank.FieldAllowedHosts: {Type: framework.TypeCommaStringSlice,
 				Description: "When set, the only places bank requests may go: host names (bank.example, *.bank.example) and IP addresses or CIDRs (203.0.113.0/24) the resolved address must fall in. Empty (default): any routable address."},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
@@ -75,8 +75,8 @@ func (b *backend) settingsRead(ctx context.Context, req *logical.Request, _ *fra
 	}
 	return &logical.Response{Data: map[string]any{
 		fieldUnauthenticatedMetrics: st.UnauthenticatedMetrics,
-		engine.FieldAllowLoopback:   st.AllowLoopback,
-		engine.FieldAllowedHosts:    hosts,
+		bank.FieldAllowLoopback:     st.AllowLoopback,
+		bank.FieldAllowedHosts:      hosts,
 	}}, nil
 }
 
@@ -115,10 +115,10 @@ func (b *backend) settingsWrite(ctx context.Context, req *logical.Request, d *fr
 // mergeEgressSettings applies the request's egress fields to st; a 400
 // names a bad allowed_hosts entry.
 func mergeEgressSettings(st *mountSettings, d *framework.FieldData) *logical.Response {
-	if v, ok := d.GetOk(engine.FieldAllowLoopback); ok {
+	if v, ok := d.GetOk(bank.FieldAllowLoopback); ok {
 		st.AllowLoopback = v.(bool)
 	}
-	if v, ok := d.GetOk(engine.FieldAllowedHosts); ok {
+	if v, ok := d.GetOk(bank.FieldAllowedHosts); ok {
 		st.AllowedHosts = nil
 		for _, h := range v.([]string) {
 			if h = strings.TrimSpace(h); h != "" {
@@ -127,7 +127,7 @@ func mergeEgressSettings(st *mountSettings, d *framework.FieldData) *logical.Res
 		}
 	}
 	if err := st.egressPolicy().Validate(); err != nil {
-		var fe *engine.FieldError
+		var fe *bank.FieldError
 		if errors.As(err, &fe) {
 			return logical.ErrorResponse("invalid %s: %s", fe.Field, fe.Message)
 		}

@@ -5,8 +5,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/broker"
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -123,7 +123,7 @@ func (b *backend) statusRead(ctx context.Context, req *logical.Request, d *frame
 	data["bank_backoff_until"], data["bank_backoff_capped"] = nil, false
 	if snap.BackoffUntil.After(b.clock.Now()) {
 		data["bank_backoff_until"] = rfc3339(snap.BackoffUntil)
-		data["bank_backoff_capped"] = engine.RetryCapped(snap.LastFailure)
+		data["bank_backoff_capped"] = bank.RetryCapped(snap.LastFailure)
 	}
 	for k, v := range statsData(&snap) {
 		data[k] = v

@@ -7,8 +7,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/broker"
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -92,7 +92,7 @@ func (b *backend) tokenResult(name string, res broker.Result, err error) (*logic
 // tokenResponse is a token as readers see it. With lease, it has a
 // non-renewable lease that ends when the token does; without, it is plain
 // data and expires_in/expires_at alone carry the expiry.
-func (b *backend) tokenResponse(tok engine.Token, lease bool) *logical.Response {
+func (b *backend) tokenResponse(tok bank.Token, lease bool) *logical.Response {
 	left := tok.ExpiresAt.Sub(b.clock.Now()).Truncate(time.Second)
 	data := map[string]any{
 		"access_token": tok.AccessToken,
@@ -118,8 +118,8 @@ func (b *backend) tokenResponse(tok engine.Token, lease bool) *logical.Response 
 // node) when this node cannot store a new token.
 func tokenError(name string, err error) (*logical.Response, error) {
 	var noCfg broker.NoConfigError
-	var up *engine.UpstreamError
-	var spent *engine.BudgetError
+	var up *bank.UpstreamError
+	var spent *bank.BudgetError
 	switch {
 	case errors.As(err, &noCfg):
 		return logical.ErrorResponse(noCfg.Error()), nil

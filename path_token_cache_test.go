@@ -5,8 +5,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/emulator"
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -64,9 +64,9 @@ func TestStoredTokenIsKeyedToItsConfig(t *testing.T) {
 	e.configure(t, "rak", emulator.Rakbank)
 	first := e.mustOK(t, logical.ReadOperation, "token/rak", nil).Data
 	ctx := context.Background()
-	for i, change := range []func(*engine.Config){
-		func(c *engine.Config) { c.Settings["scope"] = "payments" },
-		func(c *engine.Config) { c.OAuthMetadata = map[string]any{"account_id": "0188000049916"} },
+	for i, change := range []func(*bank.Config){
+		func(c *bank.Config) { c.Settings["scope"] = "payments" },
+		func(c *bank.Config) { c.OAuthMetadata = map[string]any{"account_id": "0188000049916"} },
 	} {
 		cfg, err := readConfig(ctx, e.storage, "rak")
 		if err != nil {

@@ -13,7 +13,7 @@ import (
 )
 
 // A bank that echoes the Basic credentials it got gets neither encoding of
-// them into the read's error or status/<name> (engine TestEchoedSecretsAreScrubbed
+// them into the read's error or status/<name> (bank TestEchoedSecretsAreScrubbed
 // covers every form; this is the path through the backend).
 func TestEchoedBasicCredentialsStayOutOfReadsAndStatus(t *testing.T) {
 	e := newTestEnv(t)

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/emulator"
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
 	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -51,7 +51,7 @@ func TestPerformanceStandbyNeverCallsTheBank(t *testing.T) {
 	}
 	// A read that needs a new token too: the stored one has expired (the
 	// active node's write reaches the standby as an invalidation).
-	expired := &engine.Token{AccessToken: "expired-token", TokenType: "bearer",
+	expired := &bank.Token{AccessToken: "expired-token", TokenType: "bearer",
 		ObtainedAt: time.Now().Add(-2 * time.Hour), ExpiresAt: time.Now().Add(-time.Hour)}
 	se, _ := logical.StorageEntryJSON(tokenPrefix+"rak", expired)
 	if err := active.storage.Put(ctx, se); err != nil {

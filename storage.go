@@ -6,15 +6,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/broker"
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
 // Storage layout of a mount:
 //
-//	config/<name>   engine.Config (seal-wrapped)
-//	token/<name>    engine.Token (seal-wrapped, local to a replication cluster)
+//	config/<name>   bank.Config (seal-wrapped)
+//	token/<name>    bank.Token (seal-wrapped, local to a replication cluster)
 //	budget/<name>   storedBudget (local)
 //	profile/<name>  storedProfile
 //	settings        mountSettings
@@ -34,12 +34,12 @@ type storedBudget struct {
 }
 
 // readConfig reads a config from storage; nil if there is none.
-func readConfig(ctx context.Context, s logical.Storage, name string) (*engine.Config, error) {
+func readConfig(ctx context.Context, s logical.Storage, name string) (*bank.Config, error) {
 	se, err := s.Get(ctx, configPrefix+name)
 	if err != nil || se == nil {
 		return nil, err
 	}
-	var cfg engine.Config
+	var cfg bank.Config
 	if err := se.DecodeJSON(&cfg); err != nil {
 		return nil, fmt.Errorf("decoding config %q: %w", name, err)
 	}
@@ -50,12 +50,12 @@ func readConfig(ctx context.Context, s logical.Storage, name string) (*engine.Co
 }
 
 // readToken reads a stored token; nil if there is none.
-func readToken(ctx context.Context, s logical.Storage, name string) (*engine.Token, error) {
+func readToken(ctx context.Context, s logical.Storage, name string) (*bank.Token, error) {
 	se, err := s.Get(ctx, tokenPrefix+name)
 	if err != nil || se == nil {
 		return nil, err
 	}
-	var tok engine.Token
+	var tok bank.Token
 	if err := se.DecodeJSON(&tok); err != nil {
 		return nil, fmt.Errorf("decoding stored token of %q: %w", name, err)
 	}
@@ -64,12 +64,12 @@ func readToken(ctx context.Context, s logical.Storage, name string) (*engine.Tok
 
 // attachProfile makes a config whose provider is not built in run the
 // stored profile of that name. A config without provider, or with a
-// built-in one, is left alone; an unknown name is a *engine.FieldError.
-func attachProfile(ctx context.Context, s logical.Storage, cfg *engine.Config) error {
+// built-in one, is left alone; an unknown name is a *bank.FieldError.
+func attachProfile(ctx context.Context, s logical.Storage, cfg *bank.Config) error {
 	if cfg.Provider == "" {
 		return nil
 	}
-	if _, builtin := engine.Lookup(cfg.Provider); builtin {
+	if _, builtin := bank.Lookup(cfg.Provider); builtin {
 		return nil
 	}
 	p, _, err := readProfile(ctx, s, cfg.Provider)
@@ -77,10 +77,10 @@ func attachProfile(ctx context.Context, s logical.Storage, cfg *engine.Config) e
 		return err
 	}
 	if p == nil {
-		return &engine.FieldError{Field: engine.FieldProvider, Message: fmt.Sprintf(
-			"unknown provider %q (built in: %s; or write bankauth/profile/%s first)", cfg.Provider, strings.Join(engine.Names(), ", "), cfg.Provider)}
+		return &bank.FieldError{Field: bank.FieldProvider, Message: fmt.Sprintf(
+			"unknown provider %q (built in: %s; or write bankauth/profile/%s first)", cfg.Provider, strings.Join(bank.Names(), ", "), cfg.Provider)}
 	}
-	prov, err := engine.NewProfileProvider(cfg.Provider, p)
+	prov, err := bank.NewProfileProvider(cfg.Provider, p)
 	if err != nil {
 		return err
 	}
@@ -98,7 +98,7 @@ type store struct {
 var _ broker.Store = store{}
 
 // Config reads a config with its profile attached.
-func (st store) Config(ctx context.Context, name string) (*engine.Config, error) {
+func (st store) Config(ctx context.Context, name string) (*bank.Config, error) {
 	cfg, err := readConfig(ctx, st.s, name)
 	if err != nil || cfg == nil {
 		return nil, err
@@ -109,11 +109,11 @@ func (st store) Config(ctx context.Context, name string) (*engine.Config, error)
 	return cfg, nil
 }
 
-func (st store) Token(ctx context.Context, name string) (*engine.Token, error) {
+func (st store) Token(ctx context.Context, name string) (*bank.Token, error) {
 	return readToken(ctx, st.s, name)
 }
 
-func (st store) PutToken(ctx context.Context, name string, tok *engine.Token) error {
+func (st store) PutToken(ctx context.Context, name string, tok *bank.Token) error {
 	se, err := logical.StorageEntryJSON(tokenPrefix+name, tok)
 	if err != nil {
 		return err
@@ -151,12 +151,12 @@ func (st store) PutBudget(ctx context.Context, name string, sent []time.Time) er
 
 // ClientOptions returns the mount's egress policy, the stored settings
 // applied (egress.go).
-func (st store) ClientOptions(ctx context.Context) ([]engine.Option, error) {
+func (st store) ClientOptions(ctx context.Context) ([]bank.Option, error) {
 	opt, err := st.b.egressFor(ctx, st.s)
 	if err != nil {
 		return nil, err
 	}
-	return []engine.Option{opt}, nil
+	return []bank.Option{opt}, nil
 }
 
 // readOnlyError turns Vault's read-only storage error, which crosses gRPC

@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 	"github.com/hashicorp/go-hclog"
 	"github.com/jonboulle/clockwork"
 )
@@ -95,7 +95,7 @@ func (b *Broker) lookup(name string) *conn {
 // shows the config exists: names nobody configured get no state. When it
 // created the state it returns the config it read too (for load, saving a
 // round trip), unless a config changed meanwhile.
-func (b *Broker) connFor(ctx context.Context, st Store, name string) (*conn, *engine.Config, error) {
+func (b *Broker) connFor(ctx context.Context, st Store, name string) (*conn, *bank.Config, error) {
 	if c := b.lookup(name); c != nil {
 		return c, nil, nil
 	}
@@ -235,7 +235,7 @@ func (b *Broker) Len() int {
 // another version of the config (its ConfigKey) is never served. cfg, when
 // not nil, was read from storage just before. load returns the config it
 // used when it loaded (nil when the state was in memory already).
-func (b *Broker) load(ctx context.Context, st Store, c *conn, cfg *engine.Config) (*state, *engine.Config, error) {
+func (b *Broker) load(ctx context.Context, st Store, c *conn, cfg *bank.Config) (*state, *bank.Config, error) {
 	if s := c.current(); s != nil {
 		return s, nil, nil
 	}
@@ -268,7 +268,7 @@ func (b *Broker) load(ctx context.Context, st Store, c *conn, cfg *engine.Config
 // replace makes next, from fetch number no under a config seen as v, the
 // token of s, unless the state was dropped or replaced meanwhile; it
 // returns the new state, or nil.
-func (c *conn) replace(s *state, next *engine.Token, no uint32, v view) *state {
+func (c *conn) replace(s *state, next *bank.Token, no uint32, v view) *state {
 	ns := &state{tok: compact(next), view: v, gen: s.gen, fetchNo: no}
 	if !c.state.CompareAndSwap(s, ns) || c.gen.Load() != s.gen {
 		return nil

@@ -9,24 +9,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/emulator"
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
 	"github.com/jonboulle/clockwork"
 )
 
 // memStore is a Store in memory.
 type memStore struct {
 	mu      sync.Mutex
-	configs map[string]*engine.Config
-	tokens  map[string]*engine.Token
+	configs map[string]*bank.Config
+	tokens  map[string]*bank.Token
 	budgets map[string][]time.Time
 }
 
 func newMemStore() *memStore {
-	return &memStore{configs: map[string]*engine.Config{}, tokens: map[string]*engine.Token{}, budgets: map[string][]time.Time{}}
+	return &memStore{configs: map[string]*bank.Config{}, tokens: map[string]*bank.Token{}, budgets: map[string][]time.Time{}}
 }
 
-func (m *memStore) Config(_ context.Context, name string) (*engine.Config, error) {
+func (m *memStore) Config(_ context.Context, name string) (*bank.Config, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if cfg := m.configs[name]; cfg != nil {
@@ -36,13 +36,13 @@ func (m *memStore) Config(_ context.Context, name string) (*engine.Config, error
 	return nil, nil
 }
 
-func (m *memStore) Token(_ context.Context, name string) (*engine.Token, error) {
+func (m *memStore) Token(_ context.Context, name string) (*bank.Token, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.tokens[name], nil
 }
 
-func (m *memStore) PutToken(_ context.Context, name string, tok *engine.Token) error {
+func (m *memStore) PutToken(_ context.Context, name string, tok *bank.Token) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.tokens[name] = tok
@@ -55,12 +55,12 @@ func (m *memStore) Budget(_ context.Context, name string) ([]time.Time, error) {
 	return m.budgets[name], nil
 }
 
-func (m *memStore) ClientOptions(context.Context) ([]engine.Option, error) {
-	return []engine.Option{engine.WithEgress(loopbackEgress)}, nil
+func (m *memStore) ClientOptions(context.Context) ([]bank.Option, error) {
+	return []bank.Option{bank.WithEgress(loopbackEgress)}, nil
 }
 
 // loopbackEgress lets the tests' clients reach the emulator on 127.0.0.1.
-var loopbackEgress, _ = engine.NewEgress(engine.EgressPolicy{AllowLoopback: true})
+var loopbackEgress, _ = bank.NewEgress(bank.EgressPolicy{AllowLoopback: true})
 
 func (m *memStore) PutBudget(_ context.Context, name string, sent []time.Time) error {
 	m.mu.Lock()
@@ -94,7 +94,7 @@ func newEnv(t *testing.T) *env {
 // configure stores a rakbank config against the emulator.
 func (e *env) configure(name string) {
 	creds := emulator.DefaultCredentials()
-	cfg := &engine.Config{Provider: emulator.Rakbank, BaseURL: e.url,
+	cfg := &bank.Config{Provider: emulator.Rakbank, BaseURL: e.url,
 		Settings: map[string]string{"client_id": creds.ClientID, "scope": "accounts"},
 		Secrets:  map[string]string{"client_secret": creds.ClientSecret}}
 	e.st.mu.Lock()

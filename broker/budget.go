@@ -3,13 +3,13 @@ package broker
 import (
 	"context"
 
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 )
 
 // attachBudget gives the client c's request budget, loading it from storage
 // the first time, so that the budget survives restarts and config changes.
 // The caller holds c's lock.
-func (b *Broker) attachBudget(ctx context.Context, st Store, c *conn, client *engine.Client) error {
+func (b *Broker) attachBudget(ctx context.Context, st Store, c *conn, client *bank.Client) error {
 	if client.Config().EffectiveLimits().None() {
 		return nil
 	}
@@ -18,7 +18,7 @@ func (b *Broker) attachBudget(ctx context.Context, st Store, c *conn, client *en
 		if err != nil {
 			return err
 		}
-		c.budget = engine.NewBudget(sent)
+		c.budget = bank.NewBudget(sent)
 	}
 	client.SetBudget(c.budget)
 	return nil
@@ -26,7 +26,7 @@ func (b *Broker) attachBudget(ctx context.Context, st Store, c *conn, client *en
 
 // saveBudget stores the budget's request times when they changed. A failure
 // is logged, not returned: the token is what the reader came for.
-func (b *Broker) saveBudget(ctx context.Context, st Store, c *conn, client *engine.Client) {
+func (b *Broker) saveBudget(ctx context.Context, st Store, c *conn, client *bank.Client) {
 	budget := client.Budget()
 	if budget == nil {
 		return

@@ -5,7 +5,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 )
 
 // view is what the read path needs of a config, kept in memory between
@@ -16,7 +16,7 @@ type view struct {
 	noCache  bool  // every read fetches (cache=false)
 }
 
-func viewOf(cfg *engine.Config) view {
+func viewOf(cfg *bank.Config) view {
 	idle := cfg.EffectiveBackgroundRefreshIdle()
 	secs := min((idle+time.Second-1)/time.Second, math.MaxInt32)
 	return view{idleSecs: int32(max(secs, 0)), lease: !cfg.NoLease, noCache: cfg.NoCache}
@@ -27,7 +27,7 @@ func (v view) idle() time.Duration { return time.Duration(v.idleSecs) * time.Sec
 
 // readConfig reads c's config; a config gone from storage takes c's state
 // with it.
-func (b *Broker) readConfig(ctx context.Context, st Store, c *conn) (*engine.Config, error) {
+func (b *Broker) readConfig(ctx context.Context, st Store, c *conn) (*bank.Config, error) {
 	cfg, err := st.Config(ctx, c.name)
 	if err != nil {
 		return nil, err
@@ -44,9 +44,9 @@ func (b *Broker) readConfig(ctx context.Context, st Store, c *conn) (*engine.Con
 // c's counters and request budget. The caller holds c's
 // lock (cache=false fetches excepted, which hold it only for the budget's
 // first load) and closes the client after the fetch. HTTP transports are
-// shared between clients (engine/transport.go), so connections to a bank
+// shared between clients (bank/transport.go), so connections to a bank
 // are reused all the same.
-func (b *Broker) client(ctx context.Context, st Store, c *conn, cfg *engine.Config) (*engine.Client, *engine.Config, error) {
+func (b *Broker) client(ctx context.Context, st Store, c *conn, cfg *bank.Config) (*bank.Client, *bank.Config, error) {
 	if cfg == nil {
 		var err error
 		if cfg, err = b.readConfig(ctx, st, c); err != nil {
@@ -57,7 +57,7 @@ func (b *Broker) client(ctx context.Context, st Store, c *conn, cfg *engine.Conf
 	if err != nil {
 		return nil, nil, err
 	}
-	client, err := engine.NewClient(cfg, b.logger.With("config", c.name), opts...)
+	client, err := bank.NewClient(cfg, b.logger.With("config", c.name), opts...)
 	if err != nil {
 		return nil, nil, err
 	}

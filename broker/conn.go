@@ -4,7 +4,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 )
 
 // conn is the in-memory state of one configured name. The hot path (a
@@ -28,7 +28,7 @@ type conn struct {
 	planned   atomic.Pointer[state]  // the state whose background refresh is decided
 	dpopNonce atomic.Pointer[string] // the latest DPoP nonce the bank gave (RFC 9449)
 	health    atomic.Pointer[health] // nil: no failure since the last success or config change
-	budget    *engine.Budget         // guarded by the lock; outlives config changes
+	budget    *bank.Budget           // guarded by the lock; outlives config changes
 	stats     stats
 
 	gate *gate // the lock, while held or awaited; guarded by the broker's gates mutex

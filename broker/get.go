@@ -5,13 +5,13 @@ import (
 	"errors"
 	"time"
 
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 )
 
 // Result is a token as a reader gets it. Its Token never holds the refresh
 // token: that stays in storage.
 type Result struct {
-	Token engine.Token
+	Token bank.Token
 	// Lease is whether reads of the config carry a Vault lease.
 	Lease bool
 	// Warning, when set, says why a stale (but still valid) token was
@@ -45,7 +45,7 @@ func (b *Broker) Cached(name string) (res Result, ok bool) {
 // is fresh, else a new one from the bank (stored before it is handed out),
 // else, while the bank fails, the stale one with a warning as long as it
 // has life left. Concurrent callers of a stale token cause one bank
-// request. Errors: NoConfigError, ErrReadOnly, *BackoffError, the engine's
+// request. Errors: NoConfigError, ErrReadOnly, *BackoffError, package bank's
 // *UpstreamError and *BudgetError, storage and context errors.
 func (b *Broker) Get(ctx context.Context, st Store, name string) (Result, error) {
 	c, cfg, err := b.connFor(ctx, st, name)
@@ -74,7 +74,7 @@ func (b *Broker) Refresh(ctx context.Context, st Store, name string) (Result, er
 // a fetch, so the reader gets a token of the config as it now is. cfg, when
 // not nil, is the config connFor just read from storage. A forced call
 // accepts only a token from a fetch numbered above after.
-func (b *Broker) obtain(ctx context.Context, st Store, c *conn, cfg *engine.Config, force bool, after uint32) (Result, error) {
+func (b *Broker) obtain(ctx context.Context, st Store, c *conn, cfg *bank.Config, force bool, after uint32) (Result, error) {
 	for attempt := 0; ; attempt++ {
 		res, err := b.obtainOnce(ctx, st, c, cfg, force, after)
 		if !errors.Is(err, errConfigChanged) || attempt == 2 {
@@ -84,7 +84,7 @@ func (b *Broker) obtain(ctx context.Context, st Store, c *conn, cfg *engine.Conf
 	}
 }
 
-func (b *Broker) obtainOnce(ctx context.Context, st Store, c *conn, cfg *engine.Config, force bool, after uint32) (Result, error) {
+func (b *Broker) obtainOnce(ctx context.Context, st Store, c *conn, cfg *bank.Config, force bool, after uint32) (Result, error) {
 	if s := c.current(); s != nil && s.noCache {
 		return b.fetchUncached(ctx, st, c)
 	}
@@ -162,7 +162,7 @@ func (b *Broker) acquireOrServe(ctx context.Context, c *conn, force bool) (Resul
 // token fetched under a config that changed meanwhile is neither stored
 // nor served (errConfigChanged). cfg, when not nil, is the config just read
 // under the same lock. The caller holds c's lock.
-func (b *Broker) renew(ctx context.Context, st Store, c *conn, s *state, cfg *engine.Config) (*state, error) {
+func (b *Broker) renew(ctx context.Context, st Store, c *conn, s *state, cfg *bank.Config) (*state, error) {
 	client, cfg, err := b.client(ctx, st, c, cfg)
 	if err != nil {
 		return nil, err
@@ -203,7 +203,7 @@ func (b *Broker) renew(ctx context.Context, st Store, c *conn, s *state, cfg *en
 // previous is s's token as the bank client needs it for a refresh grant:
 // with its refresh token, which only storage keeps, read back when the
 // token came with one and storage still holds that token under cfg.
-func (b *Broker) previous(ctx context.Context, st Store, c *conn, s *state, cfg *engine.Config) (*engine.Token, error) {
+func (b *Broker) previous(ctx context.Context, st Store, c *conn, s *state, cfg *bank.Config) (*bank.Token, error) {
 	if s.tok.none() {
 		return nil, nil
 	}

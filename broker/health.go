@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 )
 
 // After a failed fetch a name leaves the bank alone for a short, growing,
@@ -49,8 +49,8 @@ func (c *conn) failed(err error, now time.Time) {
 	bound := min(FailureBackoffBase<<min(h.failures-1, 8), FailureBackoffMax)
 	wait := bound*3/4 + rand.N(bound/4+1)
 	h.err, h.retryAt = err, now.Add(wait)
-	var ue *engine.UpstreamError
-	var be *engine.BudgetError
+	var ue *bank.UpstreamError
+	var be *bank.BudgetError
 	switch {
 	case errors.As(err, &ue) && ue.RetryAt.After(h.retryAt):
 		h.retryAt = ue.RetryAt

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/emulator"
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
 )
 
 // gateCount is how many of the broker's names hold or await a lock.
@@ -82,7 +82,7 @@ func TestMemoryKeepsNoRefreshToken(t *testing.T) {
 	e.emu.SetTTL(emulator.Etranzact, 5*time.Second) // stale after 4s
 	creds := emulator.DefaultCredentials()
 	e.st.mu.Lock()
-	e.st.configs["etz"] = &engine.Config{Provider: emulator.Etranzact, BaseURL: e.url,
+	e.st.configs["etz"] = &bank.Config{Provider: emulator.Etranzact, BaseURL: e.url,
 		Settings: map[string]string{"username": creds.Username},
 		Secrets:  map[string]string{"password": creds.Password}}
 	e.st.mu.Unlock()
@@ -118,7 +118,7 @@ func TestMemoryKeepsNoRefreshToken(t *testing.T) {
 
 func TestCompactTokenKeepsItsTimes(t *testing.T) {
 	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
-	tok := &engine.Token{AccessToken: "a", TokenType: "Bearer", ObtainedAt: now, ExpiresAt: now.Add(time.Hour), RefreshToken: "r"}
+	tok := &bank.Token{AccessToken: "a", TokenType: "Bearer", ObtainedAt: now, ExpiresAt: now.Add(time.Hour), RefreshToken: "r"}
 	m := compact(tok)
 	if got := m.token(); !got.ExpiresAt.Equal(tok.ExpiresAt) || !got.ObtainedAt.Equal(tok.ObtainedAt) ||
 		got.AccessToken != "a" || got.TokenType != "Bearer" || got.RefreshToken != "" {
@@ -126,7 +126,7 @@ func TestCompactTokenKeepsItsTimes(t *testing.T) {
 	}
 	stale := tok.StaleAt()
 	if !m.freshAt(stale.Add(-time.Nanosecond)) || m.freshAt(stale) {
-		t.Fatal("compact token goes stale at another moment than the engine's")
+		t.Fatal("compact token goes stale at another moment than bank.Token's")
 	}
 	// An hour's token is stale at 48 minutes (a fifth of its life before
 	// expiry) and renewed in the background at 42 (a tenth before that).
@@ -134,7 +134,7 @@ func TestCompactTokenKeepsItsTimes(t *testing.T) {
 		t.Fatalf("refresh point %v, stale at %v; want %v and 48 minutes", got, stale, want)
 	}
 	// A bank's "never" (year 9999) stays fresh, not wrapped into the past.
-	never := compact(&engine.Token{AccessToken: "a", ObtainedAt: now, ExpiresAt: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)})
+	never := compact(&bank.Token{AccessToken: "a", ObtainedAt: now, ExpiresAt: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)})
 	if !never.freshAt(now) || !never.usableAt(now) || never.none() {
 		t.Fatal("a token that never expires is not served")
 	}

@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 )
 
 // stats are one connection's counters on this node since the plugin
@@ -56,11 +56,11 @@ type cell struct {
 	buckets [len(LatencyBuckets)]uint32
 }
 
-// outcomes are the engine's request outcomes, which cells keep as an index.
-var outcomes = [...]string{engine.Outcome2xx, engine.Outcome3xx, engine.Outcome4xx, engine.Outcome5xx,
-	engine.OutcomeNoAnswer, engine.OutcomeUnhandled}
+// outcomes are package bank's request outcomes, which cells keep as an index.
+var outcomes = [...]string{bank.Outcome2xx, bank.Outcome3xx, bank.Outcome4xx, bank.Outcome5xx,
+	bank.OutcomeNoAnswer, bank.OutcomeUnhandled}
 
-// outcomeIndex is o's index in outcomes; an outcome the engine does not
+// outcomeIndex is o's index in outcomes; an outcome package bank does not
 // name counts as unhandled.
 func outcomeIndex(o string) uint8 {
 	for i, known := range outcomes {
@@ -71,7 +71,7 @@ func outcomeIndex(o string) uint8 {
 	return uint8(len(outcomes) - 1)
 }
 
-func (r *requestStats) observe(ev engine.RequestEvent) {
+func (r *requestStats) observe(ev bank.RequestEvent) {
 	secs := ev.Latency.Seconds()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -133,24 +133,24 @@ type FetchError struct {
 
 func newFetchError(provider string, err error, at time.Time) *FetchError {
 	fe := &FetchError{At: at, Provider: provider, Text: err.Error()}
-	var up *engine.UpstreamError
+	var up *bank.UpstreamError
 	if errors.As(err, &up) {
 		fe.Provider, fe.Step, fe.Status, fe.BankCode, fe.BankMsg = up.Provider, up.Step, up.Status, up.Code, up.Message
 	}
 	return fe
 }
 
-// observer is the engine.Observer of one connection's client.
+// observer is the bank.Observer of one connection's client.
 type observer struct {
 	provider string
 	stats    *stats
 	now      func() time.Time
 }
 
-var _ engine.Observer = (*observer)(nil)
+var _ bank.Observer = (*observer)(nil)
 
 // BankRequest counts and times one round trip.
-func (o *observer) BankRequest(ev engine.RequestEvent) {
+func (o *observer) BankRequest(ev bank.RequestEvent) {
 	o.stats.requests.observe(ev)
 }
 

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 )
 
 // Store is the broker's view of persistent storage (Vault's, through the
@@ -14,18 +14,18 @@ import (
 type Store interface {
 	// Config returns the named config ready to use (a profile provider
 	// attached), or nil when there is none.
-	Config(ctx context.Context, name string) (*engine.Config, error)
+	Config(ctx context.Context, name string) (*bank.Config, error)
 	// Token returns the stored token of name, or nil.
-	Token(ctx context.Context, name string) (*engine.Token, error)
+	Token(ctx context.Context, name string) (*bank.Token, error)
 	// PutToken stores tok as the token of name.
-	PutToken(ctx context.Context, name string, tok *engine.Token) error
+	PutToken(ctx context.Context, name string, tok *bank.Token) error
 	// Budget returns the stored request times of name's request budget.
 	Budget(ctx context.Context, name string) ([]time.Time, error)
 	// PutBudget stores the request times of name's request budget.
 	PutBudget(ctx context.Context, name string, sent []time.Time) error
 	// ClientOptions returns the mount-wide options every bank client gets
 	// (the egress policy).
-	ClientOptions(ctx context.Context) ([]engine.Option, error)
+	ClientOptions(ctx context.Context) ([]bank.Option, error)
 }
 
 // ErrReadOnly is returned when a token must be fetched on a node that cannot

@@ -5,14 +5,14 @@ import (
 	"time"
 	"unique"
 
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 )
 
 // memToken is what memory keeps of a token: what a reader is handed and
 // when it goes stale, with times as unix nanoseconds. The refresh token
 // stays in storage only and is read back for a refresh grant (previous),
 // and the token type and scope, which most tokens of a mount share, are
-// interned: a fifth of an engine.Token and its config key.
+// interned: a fifth of an bank.Token and its config key.
 type memToken struct {
 	access, tokenType, scope string
 	obtained, expires        int64 // expires 0: no token
@@ -20,7 +20,7 @@ type memToken struct {
 }
 
 // compact is tok as memory keeps it (none for nil).
-func compact(tok *engine.Token) memToken {
+func compact(tok *bank.Token) memToken {
 	if tok == nil {
 		return memToken{}
 	}
@@ -63,9 +63,9 @@ func (t *memToken) none() bool { return t.expires == 0 }
 // freshAt reports whether the token may still be handed out at now.
 func (t *memToken) freshAt(now time.Time) bool { return t.expires != 0 && now.UnixNano() < t.staleAt() }
 
-// staleAt is engine.Token.StaleAt in unix nanoseconds.
+// staleAt is bank.Token.StaleAt in unix nanoseconds.
 func (t *memToken) staleAt() int64 {
-	return t.expires - int64(engine.RefreshMargin(time.Duration(t.expires-t.obtained)))
+	return t.expires - int64(bank.RefreshMargin(time.Duration(t.expires-t.obtained)))
 }
 
 // usableAt reports whether the token still has life left at now to be
@@ -77,8 +77,8 @@ func (t *memToken) usableAt(now time.Time) bool {
 func (t *memToken) expiresAt() time.Time { return time.Unix(0, t.expires).UTC() }
 
 // token is the token as readers get it, without its refresh token.
-func (t *memToken) token() engine.Token {
-	return engine.Token{
+func (t *memToken) token() bank.Token {
+	return bank.Token{
 		AccessToken: t.access, TokenType: t.tokenType, Scope: t.scope,
 		ObtainedAt: time.Unix(0, t.obtained).UTC(), ExpiresAt: t.expiresAt(),
 	}

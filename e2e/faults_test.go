@@ -21,7 +21,7 @@ import (
 
 // noRetryClient is the server's API client without the client's own retries
 // (vault/api retries 5xx and 429 twice), so that one call is one read.
-func noRetryClient(t *testing.T, b *bank) *api.Client {
+func noRetryClient(t *testing.T, b *bankMount) *api.Client {
 	t.Helper()
 	c, err := b.srv.Client.Clone()
 	if err != nil {
@@ -33,7 +33,7 @@ func noRetryClient(t *testing.T, b *bank) *api.Client {
 }
 
 // read reads <mount>/token/<name> once; it returns the secret or the error.
-func read(c *api.Client, b *bank, name string) (*api.Secret, error) {
+func read(c *api.Client, b *bankMount, name string) (*api.Secret, error) {
 	sec, err := c.Logical().Read(b.mount + "/token/" + name)
 	if err == nil && sec != nil {
 		seen.add(sec.Data["access_token"])
@@ -121,7 +121,7 @@ func TestFaultServeWhileValid(t *testing.T) {
 			emu.SetTTL(emulator.Rakbank, 20*time.Second) // stale at 16s: 4s of serve-while-valid
 			hs := httptest.NewServer(emu)
 			defer hs.Close()
-			b := &bank{emu: emu, url: hs.URL, mount: fmt.Sprintf("bankauth-%d", mountSeq.Add(1)), srv: vault}
+			b := &bankMount{emu: emu, url: hs.URL, mount: fmt.Sprintf("bankauth-%d", mountSeq.Add(1)), srv: vault}
 			if err := vault.Mount("bankauth", b.mount); err != nil {
 				t.Fatal(err)
 			}

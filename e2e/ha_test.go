@@ -211,7 +211,7 @@ func fetches(st emulator.Stats) int { return st.Total - st.Codes }
 
 // wantFetches fails unless every provider's token endpoint saw n requests,
 // all successful.
-func wantFetches(t *testing.T, b *bank, n int, when string) {
+func wantFetches(t *testing.T, b *bankMount, n int, when string) {
 	t.Helper()
 	for _, p := range emulator.Providers {
 		if st := b.emu.Stats(p); fetches(st) != n || st.Failed != 0 {

@@ -19,7 +19,7 @@ type cliSecret struct {
 	Data          map[string]any `json:"data"`
 }
 
-func (b *bank) cliRead(t *testing.T, path string) cliSecret {
+func (b *bankMount) cliRead(t *testing.T, path string) cliSecret {
 	t.Helper()
 	out, err := b.srv.MustCLI("read", "-format=json", b.mount+"/"+path)
 	if err != nil {

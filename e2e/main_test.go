@@ -93,8 +93,8 @@ func ownVault(t *testing.T, opts vaulttest.Options) *vaulttest.Server {
 
 var mountSeq atomic.Int64
 
-// bank is an emulator on loopback plus a fresh bankauth mount that talks to it.
-type bank struct {
+// bankMount is an emulator on loopback plus a fresh bankauth mount that talks to it.
+type bankMount struct {
 	emu   *emulator.Server
 	url   string
 	mount string
@@ -103,7 +103,7 @@ type bank struct {
 
 // newBank mounts bankauth at a new path on srv (the shared server when nil)
 // and starts an emulator for it.
-func newBank(t *testing.T, srv *vaulttest.Server) *bank {
+func newBank(t *testing.T, srv *vaulttest.Server) *bankMount {
 	t.Helper()
 	if srv == nil {
 		srv = vault
@@ -115,11 +115,11 @@ func newBank(t *testing.T, srv *vaulttest.Server) *bank {
 	if err := srv.Mount("bankauth", mount); err != nil {
 		t.Fatal(err)
 	}
-	return &bank{emu: emu, url: hs.URL, mount: mount, srv: srv}
+	return &bankMount{emu: emu, url: hs.URL, mount: mount, srv: srv}
 }
 
 // configure writes <mount>/config/<name> with the vault CLI.
-func (b *bank) configure(t *testing.T, name, provider string, extra ...string) {
+func (b *bankMount) configure(t *testing.T, name, provider string, extra ...string) {
 	t.Helper()
 	args := []string{"write", b.mount + "/config/" + name}
 	args = append(args, kv(emulator.ConfigData(provider, b.url, emulator.DefaultCredentials()))...)
@@ -139,7 +139,7 @@ func kv(m map[string]any) []string {
 }
 
 // readToken reads <mount>/token/<name> through vault/api.
-func (b *bank) readToken(t *testing.T, name string) map[string]any {
+func (b *bankMount) readToken(t *testing.T, name string) map[string]any {
 	t.Helper()
 	sec, err := b.srv.Client.Logical().Read(b.mount + "/token/" + name)
 	if err != nil || sec == nil {

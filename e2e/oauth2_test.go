@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/internal/interop"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/internal/testpki"
 )
@@ -37,7 +37,7 @@ func TestOAuth2AgainstFositeThroughVault(t *testing.T) {
 	t.Cleanup(as.Close)
 	leaf, _ := clientCA.Client("bankauth-e2e", 2048)
 	signer, _ := clientCA.Client("signer", 2048)
-	signerKey, _ := engine.ParsePrivateKeyPEM(string(signer.KeyPEM))
+	signerKey, _ := bank.ParsePrivateKeyPEM(string(signer.KeyPEM))
 
 	dir := t.TempDir()
 	file := func(name string, data []byte) string {

@@ -19,7 +19,7 @@ import (
 )
 
 // status reads <mount>/status/<name> with the vault CLI.
-func (b *bank) status(t *testing.T, name string) map[string]any {
+func (b *bankMount) status(t *testing.T, name string) map[string]any {
 	t.Helper()
 	out, err := b.srv.MustCLI("read", "-format=json", b.mount+"/status/"+name)
 	if err != nil {
@@ -36,7 +36,7 @@ func (b *bank) status(t *testing.T, name string) map[string]any {
 
 // getMetrics GETs /v1/<mount>/<path> over HTTP (with token unless "") and
 // returns the status, content type and body.
-func (b *bank) getMetrics(t *testing.T, path, token string) (int, string, string) {
+func (b *bankMount) getMetrics(t *testing.T, path, token string) (int, string, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, b.srv.Addr+"/v1/"+b.mount+"/"+path, nil)
 	if token != "" {
@@ -53,7 +53,7 @@ func (b *bank) getMetrics(t *testing.T, path, token string) (int, string, string
 
 // scrape reads <mount>/metrics with the root token as a Prometheus server
 // would and parses the text format.
-func (b *bank) scrape(t *testing.T) promSamples {
+func (b *bankMount) scrape(t *testing.T) promSamples {
 	t.Helper()
 	code, ctype, body := b.getMetrics(t, "metrics", b.srv.RootToken)
 	if code != http.StatusOK || !strings.HasPrefix(ctype, "text/plain; version=0.0.4") {

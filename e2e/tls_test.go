@@ -13,7 +13,7 @@ import (
 
 // startTLSEmulator serves b's emulator over https with a self-signed
 // certificate and returns its URL and the certificate's PEM file.
-func startTLSEmulator(t *testing.T, b *bank) (string, string) {
+func startTLSEmulator(t *testing.T, b *bankMount) (string, string) {
 	t.Helper()
 	cfg, pem, err := emulator.SelfSignedTLS()
 	if err != nil {

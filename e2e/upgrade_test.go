@@ -186,7 +186,7 @@ func TestUpgradeAndDowngrade(t *testing.T) {
 	emu := emulator.New(emulator.Options{})
 	hs := httptest.NewServer(emu)
 	t.Cleanup(hs.Close)
-	b := &bank{emu: emu, url: hs.URL, srv: srv, mount: fmt.Sprintf("upgrade-%d", mountSeq.Add(1))}
+	b := &bankMount{emu: emu, url: hs.URL, srv: srv, mount: fmt.Sprintf("upgrade-%d", mountSeq.Add(1))}
 	if _, err := srv.MustCLI("secrets", "enable", "-path="+b.mount, "-plugin-version="+oldV, plugin); err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +293,7 @@ func TestUpgradeOnHACluster(t *testing.T) {
 	emu := emulator.New(emulator.Options{})
 	hs := httptest.NewServer(emu)
 	t.Cleanup(hs.Close)
-	b := &bank{emu: emu, url: hs.URL, srv: active, mount: "bankauth"}
+	b := &bankMount{emu: emu, url: hs.URL, srv: active, mount: "bankauth"}
 	if _, err := active.MustCLI("secrets", "enable", "-path="+b.mount, "-plugin-version="+oldV, plugin); err != nil {
 		t.Fatal(err)
 	}

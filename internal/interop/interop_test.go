@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/internal/interop"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/internal/testpki"
 )
@@ -47,8 +47,8 @@ func newWorld(t *testing.T) *world {
 }
 
 // config is an oauth2 config for client id against the fosite server.
-func (w *world) config(id string, settings, secrets map[string]string) *engine.Config {
-	cfg := &engine.Config{Provider: "oauth2", CACert: string(w.as.CACertPEM),
+func (w *world) config(id string, settings, secrets map[string]string) *bank.Config {
+	cfg := &bank.Config{Provider: "oauth2", CACert: string(w.as.CACertPEM),
 		Settings: map[string]string{"token_url": w.as.TokenURL, "client_id": id, "scope": "accounts payments"},
 		Secrets:  map[string]string{}}
 	for k, v := range settings {
@@ -60,9 +60,9 @@ func (w *world) config(id string, settings, secrets map[string]string) *engine.C
 	return cfg
 }
 
-func fetch(t *testing.T, cfg *engine.Config) (*engine.Token, error) {
+func fetch(t *testing.T, cfg *bank.Config) (*bank.Token, error) {
 	t.Helper()
-	c, err := engine.NewClient(cfg, nil, loopback)
+	c, err := bank.NewClient(cfg, nil, loopback)
 	if err != nil {
 		t.Fatalf("NewClient: %v", err)
 	}
@@ -72,7 +72,7 @@ func fetch(t *testing.T, cfg *engine.Config) (*engine.Token, error) {
 
 // mustFetch gets a token twice (a fresh assertion each time) and checks
 // fosite's introspection accepts both as issued to id.
-func (w *world) mustFetch(t *testing.T, id string, cfg *engine.Config) {
+func (w *world) mustFetch(t *testing.T, id string, cfg *bank.Config) {
 	t.Helper()
 	for i := 0; i < 2; i++ {
 		tok, err := fetch(t, cfg)
@@ -105,7 +105,7 @@ func TestFositeClientSecretBasic(t *testing.T) {
 	// secret with '+' or '%' is refused (400 invalid_request when it cannot
 	// be decoded, 401 invalid_client when it decodes to another secret).
 	_, err := fetch(t, w.config("basic client", map[string]string{"basic_encoding": "raw"}, map[string]string{"client_secret": secret}))
-	var ue *engine.UpstreamError
+	var ue *bank.UpstreamError
 	if !errors.As(err, &ue) || !ue.Rejected() || (ue.Code != "invalid_client" && ue.Code != "invalid_request") {
 		t.Fatalf("raw encoding against an RFC server: %v", err)
 	}
@@ -142,7 +142,7 @@ func TestFositePrivateKeyJWT(t *testing.T) {
 	}{{"RS256", w.signer}, {"PS256", w.signer}, {"ES256", w.ec}} {
 		t.Run(tc.alg, func(t *testing.T) {
 			id := "jwt-" + tc.alg
-			key, _ := engine.ParsePrivateKeyPEM(string(tc.key.KeyPEM))
+			key, _ := bank.ParsePrivateKeyPEM(string(tc.key.KeyPEM))
 			register(t, w.as, interop.Client{ID: id, AuthMethod: "private_key_jwt", SigningAlg: tc.alg,
 				KeyID: "k-" + tc.alg, PublicKey: key.(crypto.Signer).Public()})
 			// Two fetches in a row: fosite refuses a reused jti, so this
@@ -189,7 +189,7 @@ func TestFositePrivateKeyJWTIssuerAudience(t *testing.T) {
 	t.Cleanup(as.Close)
 	ca, _ := testpki.NewCA("keys")
 	signer, _ := ca.Client("signer", 2048)
-	key, _ := engine.ParsePrivateKeyPEM(string(signer.KeyPEM))
+	key, _ := bank.ParsePrivateKeyPEM(string(signer.KeyPEM))
 	register(t, as, interop.Client{ID: "ob-client", AuthMethod: "private_key_jwt", SigningAlg: "PS256", PublicKey: key.(crypto.Signer).Public()})
 	w := &world{as: as}
 	settings := map[string]string{"auth_method": "private_key_jwt", "signing_alg": "PS256", "assertion_audience": issuer}
@@ -205,10 +205,10 @@ func TestFositePrivateKeyJWTIssuerAudience(t *testing.T) {
 // client assertion too; fosite accepts it.
 func TestFositeProfileWithClientAssertion(t *testing.T) {
 	w := newWorld(t)
-	key, _ := engine.ParsePrivateKeyPEM(string(w.ec.KeyPEM))
+	key, _ := bank.ParsePrivateKeyPEM(string(w.ec.KeyPEM))
 	register(t, w.as, interop.Client{ID: "profile-jwt", AuthMethod: "private_key_jwt", SigningAlg: "ES256", KeyID: "k1",
 		PublicKey: key.(crypto.Signer).Public()})
-	p, err := engine.ParseProfile([]byte(`{
+	p, err := bank.ParseProfile([]byte(`{
 	  "fields": [{"name": "client_id", "required": true}, {"name": "private_key", "secret": true, "required": true}],
 	  "steps": [{"name": "token", "method": "POST", "path": "/oauth2/token",
 	    "client_assertion": {"client_id": "{{field.client_id}}", "private_key": "{{field.private_key}}", "alg": "ES256", "key_id": "k1"},
@@ -217,11 +217,11 @@ func TestFositeProfileWithClientAssertion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prov, err := engine.NewProfileProvider("jwtbank", p)
+	prov, err := bank.NewProfileProvider("jwtbank", p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := &engine.Config{Provider: "jwtbank", CACert: string(w.as.CACertPEM), BaseURL: w.as.URL,
+	cfg := &bank.Config{Provider: "jwtbank", CACert: string(w.as.CACertPEM), BaseURL: w.as.URL,
 		Settings: map[string]string{"client_id": "profile-jwt"},
 		Secrets:  map[string]string{"private_key": string(w.ec.KeyPEM)}}
 	cfg.UseProvider(prov)
@@ -230,10 +230,10 @@ func TestFositeProfileWithClientAssertion(t *testing.T) {
 
 // loopback lets the client talk to the interop servers on 127.0.0.1, which
 // the production egress policy refuses.
-var loopback = func() engine.Option {
-	e, err := engine.NewEgressVia(engine.EgressPolicy{AllowLoopback: true}, nil)
+var loopback = func() bank.Option {
+	e, err := bank.NewEgressVia(bank.EgressPolicy{AllowLoopback: true}, nil)
 	if err != nil {
 		panic(err)
 	}
-	return engine.WithEgress(e)
+	return bank.WithEgress(e)
 }()

@@ -5,12 +5,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bankauth/vault-plugin-secrets-bankauth/engine"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/internal/interop"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/keyring"
 )
 
-// kept adapts a keyring key to the engine's KeySigner, as the plugin does.
+// kept adapts a keyring key to package bank's KeySigner, as the plugin does.
 type kept struct{ k *keyring.Key }
 
 func (s kept) KID() string                                    { return s.k.Latest().KID }
@@ -38,7 +38,7 @@ func TestFositePrivateKeyJWTWithSigningKey(t *testing.T) {
 	register(t, w.as, interop.Client{ID: "kept-jwt", AuthMethod: "private_key_jwt", SigningAlg: "PS256",
 		KeyID: k.Latest().KID, PublicKey: pub})
 	cfg := w.config("kept-jwt", map[string]string{"auth_method": "private_key_jwt", "signing_key": "client-sig"}, nil)
-	cfg.UseKeys(engine.Keys{Signing: kept{k}})
+	cfg.UseKeys(bank.Keys{Signing: kept{k}})
 	w.mustFetch(t, "kept-jwt", cfg)
 }
 
@@ -50,7 +50,7 @@ func TestFositeProfileAssertionWithSigningKey(t *testing.T) {
 	pub, _ := k.Latest().Public()
 	register(t, w.as, interop.Client{ID: "kept-profile", AuthMethod: "private_key_jwt", SigningAlg: "ES256",
 		KeyID: k.Latest().KID, PublicKey: pub})
-	p, err := engine.ParseProfile([]byte(`{
+	p, err := bank.ParseProfile([]byte(`{
 	  "fields": [{"name": "client_id", "required": true}, {"name": "private_key", "secret": true, "required": true}],
 	  "steps": [{"name": "token", "method": "POST", "path": "/oauth2/token",
 	    "client_assertion": {"client_id": "{{field.client_id}}", "private_key": "{{field.private_key}}", "alg": "ES256"},
@@ -59,14 +59,14 @@ func TestFositeProfileAssertionWithSigningKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prov, err := engine.NewProfileProvider("keptbank", p)
+	prov, err := bank.NewProfileProvider("keptbank", p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := &engine.Config{Provider: "keptbank", CACert: string(w.as.CACertPEM), BaseURL: w.as.URL,
+	cfg := &bank.Config{Provider: "keptbank", CACert: string(w.as.CACertPEM), BaseURL: w.as.URL,
 		Settings: map[string]string{"client_id": "kept-profile", "signing_key": "client-sig"},
 		Secrets:  map[string]string{}}
 	cfg.UseProvider(prov)
-	cfg.UseKeys(engine.Keys{Signing: kept{k}})
+	cfg.UseKeys(bank.Keys{Signing: kept{k}})
 	w.mustFetch(t, "kept-profile", cfg)
 }
