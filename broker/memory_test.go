@@ -142,3 +142,21 @@ func TestCompactTokenKeepsItsTimes(t *testing.T) {
 		t.Fatal("no token reads as a token")
 	}
 }
+
+// A cached read is the hot path: it builds the reader's token from the
+// compact state without allocating.
+func TestCachedReadAllocatesNothing(t *testing.T) {
+	e := newEnv(t)
+	e.configure("rak")
+	if _, err := e.b.Get(context.Background(), e.st, "rak"); err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(1000, func() {
+		if res, ok := e.b.Cached("rak"); !ok || res.Token.AccessToken == "" {
+			t.Fatal("token not served from memory")
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("a cached read allocates %v times", allocs)
+	}
+}
