@@ -115,7 +115,7 @@ func TestKeyCSRAndCertificate(t *testing.T) {
 		t.Errorf("key read certificate %v", summary)
 	}
 	resp, err = e.request(t, logical.UpdateOperation, "key/qwac/certificate", map[string]any{"certificate": []any{"x"}})
-	if msg := errorText(resp, err); msg != "invalid certificate: must be a PEM string" {
+	if msg := errorText(resp, err); msg != "invalid certificate: expected a string" {
 		t.Errorf("list certificate: %q", msg)
 	}
 }
