@@ -108,7 +108,7 @@ func (b *backend) keyWrite(ctx context.Context, req *logical.Request, d *framewo
 			return logical.ErrorResponse("invalid key: %s", err.Error()), nil
 		}
 		if typ != "" && typ != k.Type {
-			return logical.ErrorResponse("invalid type: %q, but key is an %s key; leave type out when importing", typ, k.Type), nil
+			return logical.ErrorResponse("invalid type: the imported key is an %s key; leave type out when importing", k.Type), nil
 		}
 	case k == nil:
 		if typ == "" {

@@ -129,7 +129,7 @@ func (c *Config) Validate() error {
 		if c.Provider == "" {
 			return fieldErr(FieldProvider, "is required (one of %s)", strings.Join(Names(), ", "))
 		}
-		return fieldErr(FieldProvider, "unknown provider %q (one of %s)", c.Provider, strings.Join(Names(), ", "))
+		return fieldErr(FieldProvider, "names no provider: use one of %s, or the name of a profile", strings.Join(Names(), ", "))
 	}
 	known := map[string]Field{}
 	for _, f := range p.Fields() {
