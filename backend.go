@@ -45,6 +45,7 @@ func factoryWithClock(ctx context.Context, conf *logical.BackendConfig, clock cl
 		Store:      store{b, b.storage},
 		ReadOnly:   b.storageReadOnly,
 		RefreshLag: b.observeRefreshLag,
+		Panicked:   b.metrics.panics.Inc,
 	})
 	return b, nil
 }
@@ -106,10 +107,10 @@ func newBackend(clock clockwork.Clock) *backend {
 // every other request has its input checked first (request_input.go), and
 // a handler's panic or echo of a secret is caught (request_guard.go).
 func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (resp *logical.Response, err error) {
+	defer b.recoverPanic("request", &err)
 	if resp := b.fastTokenRead(req); resp != nil { // a cached token: see fastpath.go
 		return resp, nil
 	}
-	defer b.recoverPanic("request", &err)
 	p, captures := b.routes.match(req.Path)
 	if p == nil {
 		return b.Backend.HandleRequest(ctx, req) // the framework's answer for no such path

@@ -34,7 +34,7 @@ func newMetrics(b *backend) *metrics {
 		}),
 		panics: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "bankauth_handler_panics_total",
-			Help: "Request handler panics recovered and answered 500 (this node, since plugin start). Any is a defect.",
+			Help: "Panics recovered in request handlers (answered 500) and background refreshes (this node, since plugin start). Any is a defect.",
 		}),
 	}
 	m.registry.MustRegister(m.refreshLag, m.panics, entryCollector{b}, keyCollector{b},
