@@ -5,7 +5,9 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -33,8 +35,8 @@ var tokenClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "htm
 	"client_id", "response_type"}
 
 func checkJWSRequest(payload []byte, o JWSOptions) error {
-	for name, val := range o.Header {
-		if err := checkHeaderMember(name, val); err != nil {
+	for _, name := range slices.Sorted(maps.Keys(o.Header)) { // one answer for one request
+		if err := checkHeaderMember(name, o.Header[name]); err != nil {
 			return err
 		}
 	}
