@@ -13,11 +13,6 @@ import (
 	"unicode/utf8"
 )
 
-// A detached JWS made for a request is never a token (issue 18): with its
-// payload re-attached it is a compact JWS, which a JWT library takes for a
-// JWT when the key is in the client's JWK Set. checkJWSRequest refuses
-// what would make it one. Errors name the field and rule, never a value.
-
 // registeredHeader are the header parameters RFC 7515 and RFC 7518 define,
 // b64 (RFC 7797) and zip (RFC 7516).
 var registeredHeader = []string{"alg", "jku", "jwk", "kid", "x5u", "x5c", "x5t", "x5t#S256", "typ", "cty",
@@ -34,6 +29,11 @@ var keyHeader = map[string]bool{"jwk": true, "jku": true, "x5u": true, "x5c": tr
 var tokenClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "htm", "htu", "ath",
 	"client_id", "response_type"}
 
+// checkJWSRequest keeps a detached JWS made for a request from being a
+// token (issue 18): with its payload re-attached it is a compact JWS, which
+// a JWT library takes for a JWT when the key is in the client's JWK Set.
+// Errors are *FieldError naming header, crit or payload and the rule,
+// never a value the caller sent.
 func checkJWSRequest(payload []byte, o JWSOptions) error {
 	for _, name := range slices.Sorted(maps.Keys(o.Header)) { // one answer for one request
 		if err := checkHeaderMember(name, o.Header[name]); err != nil {
@@ -74,7 +74,7 @@ func checkHeaderMember(name string, val any) error {
 		return &FieldError{Field: "header", Msg: "may not carry jwk, jku, x5u, x5c or zip: no sign/ format defines them"}
 	case lower == "typ":
 		s, _ := val.(string)
-		if !strings.EqualFold(strings.TrimPrefix(strings.ToLower(s), "application/"), "jose") {
+		if strings.TrimPrefix(strings.ToLower(s), "application/") != "jose" {
 			return &FieldError{Field: "header", Msg: "typ must be JOSE (or application/jose): sign/ makes request signatures, never JWTs or DPoP proofs"}
 		}
 	case lower == "cty":
