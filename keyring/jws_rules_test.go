@@ -198,3 +198,52 @@ func mustJSON(v any) []byte {
 	b, _ := json.Marshal(v)
 	return b
 }
+
+// Whatever payload SignDetachedJWS signs, go-jose never verifies it,
+// re-attached, as a JWT with a token claim; with b64=false neither is a
+// payload that is base64url text of claims (a library ignoring b64 reads
+// it so). Run: go test -fuzz FuzzDetachedJWSIsNotAToken ./keyring/
+func FuzzDetachedJWSIsNotAToken(f *testing.F) {
+	for _, s := range []string{assertion, `{"Data":{}}`, `{"\u0069ss":1}`, `{"iſſ":1}`, `"{\"exp\":1}"`, `[1]`, `x`} {
+		f.Add([]byte(s), true)
+		f.Add([]byte(s), false)
+	}
+	k, err := keyring.Generate(keyring.TypeECP256, nil, t0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	claims := []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "htm", "htu", "ath"}
+	f.Fuzz(func(t *testing.T, payload []byte, b64 bool) {
+		sig, _, _, err := k.SignDetachedJWS(payload, keyring.JWSOptions{B64: b64})
+		if err != nil {
+			return
+		}
+		p := strings.SplitN(sig, ".", 3)
+		for _, middle := range []string{base64.RawURLEncoding.EncodeToString(payload), string(payload)} {
+			tok, err := jwt.ParseSigned(p[0]+"."+middle+"."+p[2], []jose.SignatureAlgorithm{jose.ES256})
+			var c map[string]any
+			if err != nil || tok.Claims(publicOf(t, k.Latest()), &c) != nil {
+				continue
+			}
+			for name := range c {
+				for _, cl := range claims {
+					if strings.EqualFold(name, cl) {
+						t.Fatalf("b64=%v %q: go-jose verifies a JWT with claim %s", b64, payload, name)
+					}
+				}
+			}
+		}
+		if raw, err := base64.RawURLEncoding.DecodeString(string(payload)); err == nil && !b64 {
+			var c map[string]any
+			if json.Unmarshal(raw, &c) == nil {
+				for name := range c {
+					for _, cl := range claims {
+						if strings.EqualFold(name, cl) {
+							t.Fatalf("b64=false %q: base64url of a claims set signed", payload)
+						}
+					}
+				}
+			}
+		}
+	})
+}
