@@ -68,6 +68,9 @@ func (p EgressPolicy) compile() (*compiledPolicy, error) {
 				cp.prefixes = append(cp.prefixes, netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen()))
 				continue
 			}
+			if endsInNumber(h) { // an address, but not in dotted-decimal form: numeric_host.go
+				return nil, fieldErr(FieldAllowedHosts, "an entry that ends in a number must be an IP address in dotted-decimal form or a CIDR, like 203.0.113.7 or 203.0.113.0/24")
+			}
 			if !validHostName(h) {
 				return nil, fieldErr(FieldAllowedHosts, "%q is not a host name, an IP address or a CIDR", h)
 			}
@@ -149,6 +152,9 @@ type EgressError struct {
 }
 
 func (e *EgressError) Error() string {
+	if e.Host == "" { // a host the error must not quote (numeric_host.go)
+		return "egress policy refuses the request: " + e.Reason
+	}
 	where := e.Host
 	if e.Addr != "" && e.Addr != e.Host {
 		where += " (" + e.Addr + ")"
@@ -241,6 +247,9 @@ var strictEgress, _ = NewEgress(EgressPolicy{})
 func (e *Egress) checkURL(u *url.URL) error {
 	cp := e.policy.Load()
 	host := u.Hostname()
+	if r := numericHostReason(host); r != "" {
+		return &EgressError{Reason: r}
+	}
 	switch u.Scheme {
 	case "https":
 	case "http":
@@ -273,6 +282,9 @@ func (e *Egress) proxyFor(req *http.Request) (*url.URL, error) {
 	}
 	cp := e.policy.Load()
 	host := req.URL.Hostname()
+	if r := numericHostReason(host); r != "" {
+		return nil, &EgressError{Reason: r}
+	}
 	if cp.restricted() && !cp.nameAllowed(host) {
 		if _, err := netip.ParseAddr(host); err != nil {
 			return nil, &EgressError{Host: host, Reason: "not in allowed_hosts"}
@@ -291,6 +303,9 @@ func (e *Egress) dialContext(ctx context.Context, network, addr string) (net.Con
 		host, _, err := net.SplitHostPort(addr)
 		if err != nil {
 			return nil, err
+		}
+		if r := numericHostReason(host); r != "" {
+			return nil, &EgressError{Reason: r}
 		}
 		cp := e.policy.Load()
 		byName := cp.nameAllowed(host)
