@@ -175,6 +175,7 @@ type Egress struct {
 	policy     atomic.Pointer[compiledPolicy]
 	proxy      func(*url.URL) (*url.URL, error)
 	proxyAddrs map[string]bool
+	conns      egressConns // open connections (egress_conns.go)
 }
 
 // NewEgress makes an Egress with policy p that uses the proxy named by the
@@ -223,14 +224,19 @@ func proxyAddr(raw string) string {
 }
 
 // Set replaces the policy; it applies to the next request of every client
-// of e, and pooled connections made under the old policy are closed.
+// of e. When the policy changes, later requests go over new connections,
+// and every open connection the new policy refuses, busy or idle, is
+// closed (egress_conns.go).
 func (e *Egress) Set(p EgressPolicy) error {
 	cp, err := p.compile()
 	if err != nil {
 		return err
 	}
-	e.policy.Store(cp)
-	closeIdleFor(e)
+	if old := e.policy.Swap(cp); cp.sameAs(old) || old == nil {
+		return nil
+	}
+	renewTransports(e)
+	e.closeRefused(cp)
 	return nil
 }
 
@@ -299,15 +305,17 @@ func (e *Egress) proxyFor(req *http.Request) (*url.URL, error) {
 // policy. The configured proxy's own address is not checked.
 func (e *Egress) dialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
-	if !e.proxyAddrs[addr] {
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
+	cp := e.policy.Load()
+	proxied := e.proxyAddrs[addr]
+	host := ""
+	if !proxied {
+		var err error
+		if host, _, err = net.SplitHostPort(addr); err != nil {
 			return nil, err
 		}
 		if r := numericHostReason(host); r != "" {
 			return nil, &EgressError{Reason: r}
 		}
-		cp := e.policy.Load()
 		byName := cp.nameAllowed(host)
 		d.Control = func(_, address string, _ syscall.RawConn) error {
 			ip, _, err := net.SplitHostPort(address)
@@ -324,7 +332,11 @@ func (e *Egress) dialContext(ctx context.Context, network, addr string) (net.Con
 			return nil
 		}
 	}
-	return d.DialContext(ctx, network, addr)
+	conn, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return e.track(conn, host, proxied, cp), nil
 }
 
 // asEgressError finds an *EgressError in a transport failure.
