@@ -13,7 +13,9 @@ import (
 
 	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/emulator"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/internal/connectproxy"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/internal/testpki"
+	"golang.org/x/net/http/httpproxy"
 )
 
 // h2Bank is an HTTP/2 bank on 127.0.0.1 with a certificate for localhost.
@@ -29,13 +31,17 @@ type h2Bank struct {
 	first    chan error // the first request's end: nil, or its context's error
 }
 
-func startH2Bank(t *testing.T) *h2Bank {
+// With names, its certificate is for those names instead of localhost.
+func startH2Bank(t *testing.T, names ...string) *h2Bank {
 	t.Helper()
 	ca, err := testpki.NewCA("h2-bank")
 	if err != nil {
 		t.Fatal(err)
 	}
 	leaf, err := ca.Server()
+	if len(names) > 0 {
+		leaf, err = ca.ServerFor(names...)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +93,12 @@ func startH2Bank(t *testing.T) *h2Bank {
 // and returns the client and the fetch's result.
 func (hb *h2Bank) busyClient(t *testing.T, eg *bank.Egress) (*bank.Client, chan error) {
 	t.Helper()
-	cfg := configFor(t, emulator.Etranzact, "https://localhost"+hb.srv.URL[strings.LastIndex(hb.srv.URL, ":"):])
+	return hb.busyClientFor(t, eg, "https://localhost"+hb.srv.URL[strings.LastIndex(hb.srv.URL, ":"):])
+}
+
+func (hb *h2Bank) busyClientFor(t *testing.T, eg *bank.Egress, baseURL string) (*bank.Client, chan error) {
+	t.Helper()
+	cfg := configFor(t, emulator.Etranzact, baseURL)
 	cfg.CACert = hb.ca
 	c, err := bank.NewClient(cfg, nil, bank.WithEgress(eg))
 	if err != nil {
@@ -170,5 +181,41 @@ func TestEgressChangeRedialsAllowedHosts(t *testing.T) {
 	}
 	if n := hb.conns.Load(); n != 2 {
 		t.Errorf("%d connections, want 2: an unchanged policy dropped pooled connections", n)
+	}
+}
+
+// Through a proxy too: a busy HTTP/2 tunnel to a host the new policy
+// refuses is closed, and the next request is refused before the proxy is
+// asked.
+func TestEgressChangeClosesBusyProxiedConnections(t *testing.T) {
+	hb := startH2Bank(t, "api.bank.example")
+	bankAddr := strings.TrimPrefix(hb.srv.URL, "https://")
+	proxy := connectproxy.Start(func(string) string { return bankAddr })
+	defer proxy.Close()
+	eg, err := bank.NewEgressVia(bank.EgressPolicy{AllowedHosts: []string{"api.bank.example"}}, &httpproxy.Config{HTTPSProxy: proxy.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, busy := hb.busyClientFor(t, eg, "https://api.bank.example")
+
+	if err := eg.Set(bank.EgressPolicy{AllowedHosts: []string{"other.bank.example"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Fetch(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "not in allowed_hosts") {
+		t.Errorf("fetch after the change: err = %v, want not in allowed_hosts", err)
+	}
+	select {
+	case err := <-hb.first:
+		if err == nil {
+			t.Error("the request in flight was answered after the change")
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the tunnel in flight before the change is still open")
+	}
+	if err := <-busy; err == nil {
+		t.Error("the fetch in flight during the change got a token")
+	}
+	if n, targets := hb.requests.Load(), proxy.Targets(); n != 1 || len(targets) != 1 {
+		t.Errorf("the bank got %d requests and the proxy %v, want only the first", n, targets)
 	}
 }
