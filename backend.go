@@ -64,6 +64,7 @@ type backend struct {
 	profileLock sync.RWMutex
 
 	keys    keyState    // signing keys' locks and clock (key_store.go)
+	jwks    jwksCache   // public keys' JWK Sets, rendered ahead (jwks_cache.go)
 	egress  egressState // the mount's egress policy (egress.go)
 	metrics *metrics    // this mount's Prometheus metrics (metrics.go)
 	routes  routes      // each path's pattern, for checks before the framework's (request_input.go)
@@ -157,6 +158,7 @@ func (b *backend) invalidate(ctx context.Context, key string) {
 		b.broker.ForgetAll()
 	case strings.HasPrefix(key, keyPrefix): // configs using the key sign with its new version
 		b.broker.ForgetAll()
+		b.jwks.reload(ctx, b.storage, strings.TrimPrefix(key, keyPrefix))
 	case strings.HasPrefix(key, tokenPrefix):
 		b.broker.Forget(strings.TrimPrefix(key, tokenPrefix))
 	case key == settingsKey:

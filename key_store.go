@@ -61,13 +61,26 @@ func readKey(ctx context.Context, s logical.Storage, name string) (*keyring.Key,
 	return &k, nil
 }
 
-// writeKey stores a key.
-func writeKey(ctx context.Context, s logical.Storage, name string, k *keyring.Key) error {
+// writeKey stores a key and renders its JWK Set for jwks/<name>.
+func (b *backend) writeKey(ctx context.Context, s logical.Storage, name string, k *keyring.Key) error {
 	se, err := logical.StorageEntryJSON(keyPrefix+name, k)
 	if err != nil {
 		return fmt.Errorf("key %q cannot be encoded", name)
 	}
-	return s.Put(ctx, se)
+	if err := s.Put(ctx, se); err != nil {
+		return err
+	}
+	b.jwks.update(name, k)
+	return nil
+}
+
+// deleteKey removes a stored key and its JWK Set.
+func (b *backend) deleteKey(ctx context.Context, s logical.Storage, name string) error {
+	if err := s.Delete(ctx, keyPrefix+name); err != nil {
+		return err
+	}
+	b.jwks.update(name, nil)
+	return nil
 }
 
 // keyFields are the config fields that name a key.

@@ -136,7 +136,7 @@ func (b *backend) keyWrite(ctx context.Context, req *logical.Request, d *framewo
 			return logical.ErrorResponse("invalid min_version: %s", err.Error()), nil
 		}
 	}
-	if err := writeKey(ctx, req.Storage, name, k); err != nil {
+	if err := b.writeKey(ctx, req.Storage, name, k); err != nil {
 		return nil, err
 	}
 	if err := b.forgetKeyUsers(ctx, req.Storage, name); err != nil {
@@ -224,7 +224,7 @@ func (b *backend) keyDelete(ctx context.Context, req *logical.Request, d *framew
 		return logical.ErrorResponse("key %q is in use by config %s; change or delete those configs first",
 			name, strings.Join(users, ", ")), nil
 	}
-	return nil, req.Storage.Delete(ctx, keyPrefix+name)
+	return nil, b.deleteKey(ctx, req.Storage, name)
 }
 
 func (b *backend) keyList(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
@@ -248,7 +248,7 @@ func (b *backend) keyRotate(ctx context.Context, req *logical.Request, d *framew
 	if err := k.Rotate(nil, b.keys.clock()); err != nil {
 		return nil, errors.New("cannot generate a new key version")
 	}
-	if err := writeKey(ctx, req.Storage, name, k); err != nil {
+	if err := b.writeKey(ctx, req.Storage, name, k); err != nil {
 		return nil, err
 	}
 	if err := b.forgetKeyUsers(ctx, req.Storage, name); err != nil {

@@ -196,6 +196,9 @@ func ValidateBaseURL(raw string) error {
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return fieldErr(FieldBaseURL, "must not contain user info, a query or a fragment")
 	}
+	if why := numericHostReason(u.Hostname()); why != "" {
+		return fieldErr(FieldBaseURL, "%s", why)
+	}
 	switch u.Scheme {
 	case "https":
 	case "http":

@@ -206,6 +206,9 @@ func validateEndpointURL(field, raw string, allowQuery bool) error {
 	if u.User != nil || u.Fragment != "" || (!allowQuery && u.RawQuery != "") {
 		return fieldErr(field, "must not contain user info or a fragment")
 	}
+	if why := numericHostReason(u.Hostname()); why != "" {
+		return fieldErr(field, "%s", why)
+	}
 	switch u.Scheme {
 	case "https":
 	case "http":
