@@ -209,7 +209,7 @@ func ValidateBaseURL(raw string) error {
 		return fieldErr(FieldBaseURL, "scheme must be https")
 	}
 	if why := unroutableHost(u.Hostname()); why != "" {
-		return fieldErr(FieldBaseURL, "host %s is %s, where no bank lives", u.Hostname(), why)
+		return fieldErr(FieldBaseURL, "the host is %s, where no bank lives", why)
 	}
 	return nil
 }

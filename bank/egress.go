@@ -47,7 +47,7 @@ type compiledPolicy struct {
 
 func (p EgressPolicy) compile() (*compiledPolicy, error) {
 	cp := &compiledPolicy{EgressPolicy: p, names: map[string]bool{}}
-	for _, h := range p.AllowedHosts {
+	for i, h := range p.AllowedHosts {
 		h = strings.ToLower(strings.TrimSpace(h))
 		switch {
 		case h == "":
@@ -55,12 +55,12 @@ func (p EgressPolicy) compile() (*compiledPolicy, error) {
 		case strings.Contains(h, "/"):
 			pfx, err := netip.ParsePrefix(h)
 			if err != nil {
-				return nil, fieldErr(FieldAllowedHosts, "%q is not a CIDR like 203.0.113.0/24", h)
+				return nil, fieldErr(FieldAllowedHosts, "entry %d is not a CIDR like 203.0.113.0/24", i+1)
 			}
 			cp.prefixes = append(cp.prefixes, pfx.Masked())
 		case strings.HasPrefix(h, "*."):
 			if !validHostName(h[2:]) {
-				return nil, fieldErr(FieldAllowedHosts, "%q is not a host name pattern like *.bank.example", h)
+				return nil, fieldErr(FieldAllowedHosts, "entry %d is not a host name pattern like *.bank.example", i+1)
 			}
 			cp.suffixes = append(cp.suffixes, h[1:])
 		default:
@@ -72,7 +72,7 @@ func (p EgressPolicy) compile() (*compiledPolicy, error) {
 				return nil, fieldErr(FieldAllowedHosts, "an entry that ends in a number must be an IP address in dotted-decimal form or a CIDR, like 203.0.113.7 or 203.0.113.0/24")
 			}
 			if !validHostName(h) {
-				return nil, fieldErr(FieldAllowedHosts, "%q is not a host name, an IP address or a CIDR", h)
+				return nil, fieldErr(FieldAllowedHosts, "entry %d is not a host name, an IP address or a CIDR", i+1)
 			}
 			cp.names[h] = true
 		}

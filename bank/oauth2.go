@@ -219,7 +219,7 @@ func validateEndpointURL(field, raw string, allowQuery bool) error {
 		return fieldErr(field, "scheme must be https")
 	}
 	if why := unroutableHost(u.Hostname()); why != "" {
-		return fieldErr(field, "host %s is %s, where no bank lives", u.Hostname(), why)
+		return fieldErr(field, "the host is %s, where no bank lives", why)
 	}
 	return nil
 }
