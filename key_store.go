@@ -23,12 +23,45 @@ type keyState struct {
 	once  sync.Once
 	locks []*locksutil.LockEntry
 	now   func() time.Time // nil means time.Now; tests set a fake clock
+	// configWritten, when set (tests), runs inside a config write after its
+	// keys are resolved and checked, before the config is stored.
+	configWritten func()
 }
 
 // lock returns the lock that orders writes to key name.
 func (s *keyState) lock(name string) *locksutil.LockEntry {
 	s.once.Do(func() { s.locks = locksutil.CreateLocks() })
 	return locksutil.LockForKey(s.locks, name)
+}
+
+// rlockKeys takes the read side of the locks of the keys named, each lock
+// once and in one fixed order (so two writers cannot deadlock), and
+// returns what releases them. A config write holds it while it checks and
+// stores a config naming those keys, so a key delete or a change of a
+// key's purposes or pins (the write side) cannot happen in between.
+func (s *keyState) rlockKeys(names []string) (unlock func()) {
+	s.once.Do(func() { s.locks = locksutil.CreateLocks() })
+	locks := locksutil.LocksForKeys(s.locks, names)
+	for _, l := range locks {
+		l.RLock()
+	}
+	return func() {
+		for i := len(locks) - 1; i >= 0; i-- {
+			locks[i].RUnlock()
+		}
+	}
+}
+
+// keyNames lists the keys a config's signing_key, tls_key and dpop_key
+// name.
+func keyNames(cfg *bank.Config) []string {
+	var out []string
+	for _, f := range keyFields {
+		if n := cfg.Settings[f]; n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func (s *keyState) clock() time.Time {
