@@ -80,9 +80,23 @@ func existingKey(ctx context.Context, s logical.Storage, name string) (k *keyrin
 	return nil, logical.ErrorResponse("invalid name: there is no key %q; write key/%s type=... first", name, name), nil
 }
 
-// readKey loads a stored key; nil when there is none. Its errors never
-// carry the stored bytes.
+// readKey loads a stored key; nil when there is none. A key stored by an
+// earlier release, without purposes, gets those its configs use it for
+// (key_migrate.go), in memory until the active node stores them. Its
+// errors never carry the stored bytes.
 func readKey(ctx context.Context, s logical.Storage, name string) (*keyring.Key, error) {
+	k, err := loadKey(ctx, s, name)
+	if err != nil || k == nil || k.Purposes != nil {
+		return k, err
+	}
+	if k.Uses, err = legacyUses(ctx, s, name); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// loadKey loads a stored key as it is stored; nil when there is none.
+func loadKey(ctx context.Context, s logical.Storage, name string) (*keyring.Key, error) {
 	se, err := s.Get(ctx, keyPrefix+name)
 	if err != nil || se == nil {
 		return nil, err
@@ -116,7 +130,7 @@ func (b *backend) configsUsingKey(ctx context.Context, s logical.Storage, key st
 	sort.Strings(names)
 	var out []string
 	for _, n := range names {
-		cfg, err := readConfig(ctx, s, n)
+		cfg, err := readStoredConfig(ctx, s, n)
 		if err != nil {
 			return nil, err
 		}
