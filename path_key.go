@@ -280,11 +280,20 @@ const pathKeyHelpSyn = `Signing keys generated and kept in Vault: create, update
 const pathKeyHelpDesc = `
 A key is generated inside the plugin and its private part never leaves it:
 
-  vault write bankauth/key/<name> type=rsa-2048|rsa-3072|rsa-4096|ec-p256|ec-p384
+  vault write bankauth/key/<name> type=rsa-2048|rsa-3072|rsa-4096|ec-p256|ec-p384 purpose=...
 
 or, for a key a bank already registered, imported once from PEM:
 
-  vault write bankauth/key/<name> key=@private.pem
+  vault write bankauth/key/<name> key=@private.pem purpose=...
+
+purpose (required on create; comma-separated or a list) is what the key may
+be used for: client_auth (a config's signing_key), tls (tls_key), dpop
+(dpop_key and dpop/<config>), request_signing (sign/<name>). A client_auth
+key also pins where its client assertions may go, before any config may use
+it: allowed_endpoints (URL prefixes of token endpoints, e.g.
+https://as.bank.example/) and allowed_audiences (exact aud values). Only a
+writer of key/<name> changes them; configs that no longer fit fail their
+fetches naming the key (the write warns).
 
 Other fields: kid (key ID of the latest version; default its RFC 7638
 thumbprint), public_jwks (serve the JWK Set at jwks/<name> without a token;
@@ -292,8 +301,9 @@ default false), min_version (oldest version still published).
 
 A read shows public material only: type, kid, latest_version, min_version,
 public_jwks, public_key (PEM of the latest version), jwk, versions (each with
-kid, created_at, public_key) and the attached certificate's summary.
-Keys are stored seal-wrapped. A key a config uses cannot be deleted.
+kid, created_at, public_key), the attached certificate's summary, purpose,
+allowed_endpoints and allowed_audiences. Keys are stored seal-wrapped. A key
+a config uses cannot be deleted.
 
 Related paths: key/<name>/rotate, key/<name>/csr, key/<name>/certificate,
 sign/<name>, jwks/<name>.
