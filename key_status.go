@@ -95,7 +95,7 @@ func (c keyCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	for _, n := range names {
-		k, err := readKey(ctx, s, n)
+		k, err := loadKey(ctx, s, n) // as stored: only its versions and certificate are exported
 		if err != nil || k == nil {
 			continue
 		}
