@@ -96,6 +96,7 @@ func newBackend(clock clockwork.Clock) *backend {
 			pathKey(b), pathSign(b), pathJWKS(b), pathDPoP(b),
 		),
 		Secrets:        []*framework.Secret{secretToken(b)},
+		InitializeFunc: b.initialize, // key_migrate.go
 		Invalidate:     b.invalidate,
 		Clean:          b.clean,
 		RunningVersion: Version,

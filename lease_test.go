@@ -144,8 +144,10 @@ func TestStartupReadsNoConfig(t *testing.T) {
 	if err := lb.Initialize(context.Background(), &logical.InitializationRequest{Storage: cs}); err != nil {
 		t.Fatal(err)
 	}
-	if g, l := cs.gets.Load(), cs.lists.Load(); g != 0 || l != 0 {
-		t.Fatalf("start-up made %d storage reads and %d lists, want none", g, l)
+	// One list, of key/: keys from an earlier release get their purposes
+	// stored (key_migrate.go); a mount with no keys reads nothing more.
+	if g, l := cs.gets.Load(), cs.lists.Load(); g != 0 || l != 1 {
+		t.Fatalf("start-up made %d storage reads and %d lists, want none and one (key/)", g, l)
 	}
 	resp, err := lb.HandleRequest(context.Background(), &logical.Request{
 		Operation: logical.ReadOperation, Path: "token/etz", Storage: cs})
@@ -154,7 +156,7 @@ func TestStartupReadsNoConfig(t *testing.T) {
 	}
 	// The mount's settings (its egress policy) are read once, by the first
 	// client the mount builds.
-	if g, l := cs.gets.Load(), cs.lists.Load(); g > 3 || l != 0 {
-		t.Fatalf("first token read made %d storage reads and %d lists, want <= 3 (token, config, settings) and none", g, l)
+	if g, l := cs.gets.Load(), cs.lists.Load(); g > 3 || l != 1 {
+		t.Fatalf("first token read made %d storage reads and %d lists, want <= 3 (token, config, settings) and none", g, l-1)
 	}
 }

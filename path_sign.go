@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/keyring"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -63,6 +64,9 @@ func (b *backend) sign(ctx context.Context, req *logical.Request, d *framework.F
 	k, resp, err := existingKey(ctx, req.Storage, name)
 	if k == nil {
 		return resp, err
+	}
+	if err := (keySigner{name, k}).Use().Require(bank.PurposeRequestSigning); err != nil {
+		return logical.ErrorResponse("invalid name: %s", err.Error()), nil
 	}
 	switch format := d.Get("format").(string); format {
 	case formatJWSDetached:

@@ -37,6 +37,7 @@ type Key struct {
 	Imported   bool       `json:"imported,omitempty"`
 	// Certificate is the attached chain, leaf first, if any.
 	Certificate *Certificate `json:"certificate,omitempty"`
+	Uses                     // purposes and pins, stored inline (uses.go)
 }
 
 // Version is one key pair of a Key.
