@@ -23,7 +23,7 @@ func TestKeysFromAnEarlierReleaseGetTheirConfigsPurposes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := writeKey(ctx, e.storage, n, k); err != nil { // as an earlier release stored it
+		if err := e.b.writeKey(ctx, e.storage, n, k); err != nil { // as an earlier release stored it
 			t.Fatal(err)
 		}
 	}

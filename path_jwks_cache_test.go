@@ -32,9 +32,9 @@ func (s *keyCountingStorage) Get(ctx context.Context, key string) (*logical.Stor
 // every published private key version on every request).
 func TestJWKSReadsDecodeNoKey(t *testing.T) {
 	e := newTestEnv(t)
-	e.mustOK(t, logical.CreateOperation, "key/pub", map[string]any{"type": "ec-p256", "public_jwks": true})
+	e.mustOK(t, logical.CreateOperation, "key/pub", map[string]any{"type": "ec-p256", "purpose": "client_auth", "public_jwks": true})
 	e.mustOK(t, logical.UpdateOperation, "key/pub/rotate", nil)
-	e.mustOK(t, logical.CreateOperation, "key/hidden", map[string]any{"type": "ec-p256"})
+	e.mustOK(t, logical.CreateOperation, "key/hidden", map[string]any{"type": "ec-p256", "purpose": "client_auth"})
 	cs := &keyCountingStorage{Storage: e.storage}
 	e.storage = cs
 	// A mount's first jwks read renders every key's set, whatever name it
@@ -90,7 +90,7 @@ func TestJWKSServesKeysFromAnEarlierRelease(t *testing.T) {
 func TestJWKSFollowsOtherNodesWrites(t *testing.T) {
 	ctx := context.Background()
 	active := newTestEnv(t)
-	active.mustOK(t, logical.CreateOperation, "key/ob", map[string]any{"type": "ec-p256", "public_jwks": true})
+	active.mustOK(t, logical.CreateOperation, "key/ob", map[string]any{"type": "ec-p256", "purpose": "client_auth", "public_jwks": true})
 	standby := replicaOf(t, active, consts.ReplicationPerformanceStandby)
 	if set := readJWKS(t, standby, "ob"); len(set.Keys) != 1 {
 		t.Fatalf("standby: %+v", set)

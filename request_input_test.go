@@ -36,7 +36,7 @@ func (e *testEnv) vaultWrite(t *testing.T, path string, data map[string]any) (*l
 func TestExistenceCheckNeverQuotesAValue(t *testing.T) {
 	e := newTestEnv(t)
 	e.configure(t, "etz", emulator.Etranzact)
-	e.mustOK(t, logical.CreateOperation, "key/k", map[string]any{"type": "ec-p256"})
+	e.mustOK(t, logical.CreateOperation, "key/k", map[string]any{"type": "ec-p256", "purpose": "request_signing"})
 	for _, c := range []struct{ path, field, want string }{
 		{"config/etz", "password", "invalid password: expected a string"},
 		{"config/new", "client_secret", "invalid client_secret: expected a string"},

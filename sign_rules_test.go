@@ -17,8 +17,8 @@ import (
 // signed, and re-attached it was a JWT go-jose verifies.
 func TestSignRefusesTokens(t *testing.T) {
 	e := newTestEnv(t)
-	e.mustOK(t, logical.CreateOperation, "key/sig", map[string]any{"type": "rsa-2048"})
-	e.mustOK(t, logical.CreateOperation, "key/dpop", map[string]any{"type": "ec-p256"})
+	e.mustOK(t, logical.CreateOperation, "key/sig", map[string]any{"type": "rsa-2048", "purpose": "client_auth,request_signing"})
+	e.mustOK(t, logical.CreateOperation, "key/dpop", map[string]any{"type": "ec-p256", "purpose": "dpop,request_signing"})
 	jwk := e.mustOK(t, logical.ReadOperation, "key/dpop", nil).Data["jwk"]
 	enc := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 	assertion := `{"iss":"tpp-evil","sub":"tpp-evil","aud":"https://as.evil.example/token","exp":4102444800,"jti":"evil-1"}`
@@ -61,7 +61,7 @@ func TestSignRefusesTokens(t *testing.T) {
 // and encoded again, so what is signed is what was checked.
 func TestSignHeaderIsReencoded(t *testing.T) {
 	e := newTestEnv(t)
-	e.mustOK(t, logical.CreateOperation, "key/sig", map[string]any{"type": "ec-p256"})
+	e.mustOK(t, logical.CreateOperation, "key/sig", map[string]any{"type": "ec-p256", "purpose": "request_signing"})
 	got := e.mustOK(t, logical.UpdateOperation, "sign/sig", map[string]any{"format": "jws_detached",
 		"payload": base64.StdEncoding.EncodeToString([]byte(`{}`)), "header": `{"typ":"JWT","typ":"JOSE"}`}).Data
 	hdr, _ := base64.RawURLEncoding.DecodeString(strings.Split(got["signature"].(string), ".")[0])

@@ -81,7 +81,7 @@ func TestHostileInputThroughVault(t *testing.T) {
 	}
 	b := newBank(t, srv)
 	b.configure(t, "etz", emulator.Etranzact)
-	if _, err := srv.MustCLI("write", b.mount+"/key/k", "type=ec-p256"); err != nil {
+	if _, err := srv.MustCLI("write", b.mount+"/key/k", "type=ec-p256", "purpose=request_signing"); err != nil {
 		t.Fatal(err)
 	}
 	before := rawRequest(t, srv, "GET", b.mount+"/config/etz", nil).data(t)

@@ -30,8 +30,8 @@ func TestSignOnlyMakesRequestSignatures(t *testing.T) {
 	if err := vault.Mount("bankauth", mount); err != nil {
 		t.Fatal(err)
 	}
-	cliJSON(t, "write", mount+"/key/sig", "type=rsa-2048", "public_jwks=true")
-	dpopJWK, _ := json.Marshal(cliJSON(t, "write", mount+"/key/dpop", "type=ec-p256", "public_jwks=true")["jwk"])
+	cliJSON(t, "write", mount+"/key/sig", "type=rsa-2048", "purpose=client_auth,request_signing", "public_jwks=true")
+	dpopJWK, _ := json.Marshal(cliJSON(t, "write", mount+"/key/dpop", "type=ec-p256", "purpose=dpop,request_signing", "public_jwks=true")["jwk"])
 	app := signOnlyToken(t, mount, "sig", "dpop")
 	enc := func(s string) string { return "payload=" + base64.StdEncoding.EncodeToString([]byte(s)) }
 	aud := "https://as.bank.example/token"
