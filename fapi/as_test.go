@@ -121,13 +121,13 @@ func newFakeAS(t *testing.T, c *clock, clientPub crypto.PublicKey) *fakeAS {
 	t.Cleanup(as.srv.Close)
 	as.issuer = as.srv.URL
 	as.Meta = map[string]any{
-		"issuer":                                as.issuer,
-		"authorization_endpoint":                as.issuer + "/authorize",
-		"pushed_authorization_request_endpoint": as.issuer + "/par",
-		"token_endpoint":                        as.issuer + "/token",
-		"revocation_endpoint":                   as.issuer + "/revoke",
-		"jwks_uri":                              as.issuer + "/jwks",
-		"require_pushed_authorization_requests": true,
+		"issuer":                                           as.issuer,
+		"authorization_endpoint":                           as.issuer + "/authorize",
+		"pushed_authorization_request_endpoint":            as.issuer + "/par",
+		"token_endpoint":                                   as.issuer + "/token",
+		"revocation_endpoint":                              as.issuer + "/revoke",
+		"jwks_uri":                                         as.issuer + "/jwks",
+		"require_pushed_authorization_requests":            true,
 		"authorization_response_iss_parameter_supported":   true,
 		"dpop_signing_alg_values_supported":                []string{"ES256", "PS256"},
 		"code_challenge_methods_supported":                 []string{"S256"},
