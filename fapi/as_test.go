@@ -90,7 +90,15 @@ type fakeAS struct {
 	revoked  map[string]bool
 	hits     map[string]int
 	received []string // every secret-looking value the client sent
+	lastPAR  url.Values
 	n        int
+}
+
+// LastPAR is the form of the last pushed request the AS accepted.
+func (as *fakeAS) LastPAR() url.Values {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.lastPAR
 }
 
 type grant struct {
@@ -319,6 +327,7 @@ func (as *fakeAS) par(w http.ResponseWriter, r *http.Request) {
 	}
 	uri := "urn:ietf:params:oauth:request_uri:" + as.random("par")
 	as.pars[uri] = &grant{form: f}
+	as.lastPAR = f
 	writeJSON(w, http.StatusCreated, map[string]any{"request_uri": uri, "expires_in": 60})
 }
 

@@ -3,6 +3,7 @@ package fapi
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"unicode"
 )
@@ -72,11 +73,15 @@ const redacted = "[redacted]"
 // mangle ordinary words and are no secret worth the name.
 const minSecretLen = 6
 
-// scrub removes every secret from s.
+// scrub removes every secret from s, as it is and form-encoded (a server
+// may echo the form it was sent).
 func scrub(s string, secrets []string) string {
 	for _, v := range secrets {
 		if len(v) >= minSecretLen {
 			s = strings.ReplaceAll(s, v, redacted)
+			if q := url.QueryEscape(v); q != v {
+				s = strings.ReplaceAll(s, q, redacted)
+			}
 		}
 	}
 	return s
