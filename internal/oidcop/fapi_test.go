@@ -52,17 +52,11 @@ func TestFAPI2FlowWithOIDCProvider(t *testing.T) {
 	sig, _ := keyring.Generate(keyring.TypeECP256, nil, time.Now())
 	dk, _ := keyring.Generate(keyring.TypeECP256, nil, time.Now())
 	iss := startAS(t, sig)
-	hc := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	meta, err := fapi.Discover(t.Context(), hc, iss, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, meta := newClient(t, iss, sig, dk)
+	hc := c.HTTP
 	if err := fapi.CheckFAPI2(meta, fapi.ClientConfig{AuthMethod: fapi.AuthPrivateKeyJWT, SigningAlg: "ES256", DPoPAlg: "ES256"}); err != nil {
 		t.Fatal(err)
 	}
-	c := &fapi.Client{HTTP: hc, Metadata: meta, ClientID: clientID,
-		Auth: fapi.PrivateKeyJWT{ClientID: clientID, Issuer: iss, Signer: sig},
-		DPoP: fapi.KeyDPoP{Key: dk, Now: time.Now}, Now: time.Now}
 	a, err := c.Begin(t.Context(), fapi.BeginRequest{RedirectURI: redirect, Scope: "openid accounts offline_access"})
 	if err != nil {
 		t.Fatalf("Begin: %v", err)
@@ -70,26 +64,7 @@ func TestFAPI2FlowWithOIDCProvider(t *testing.T) {
 	if c.DPoPNonce() == "" {
 		t.Error("no DPoP nonce learned at PAR")
 	}
-	jar, _ := cookiejar.New(nil)
-	ua := &http.Client{Jar: jar, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
-		if strings.HasPrefix(r.URL.String(), redirect) {
-			return http.ErrUseLastResponse
-		}
-		return nil
-	}}
-	resp, err := ua.Get(a.AuthorizationURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	p, err := fapi.ParseCallbackURL(resp.Header.Get("Location"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	code, err := a.CheckCallback(p, iss, fapi.RequireIss(meta, true), time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	code := approve(t, a, iss, meta)
 	tok, err := c.Exchange(t.Context(), a, code)
 	if err != nil {
 		t.Fatalf("Exchange: %v", err)
@@ -120,14 +95,7 @@ func TestFAPI2RevocationWithOIDCProvider(t *testing.T) {
 	sig, _ := keyring.Generate(keyring.TypeECP256, nil, time.Now())
 	dk, _ := keyring.Generate(keyring.TypeECP256, nil, time.Now())
 	iss := startAS(t, sig)
-	hc := &http.Client{Timeout: 10 * time.Second}
-	meta, err := fapi.Discover(t.Context(), hc, iss, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &fapi.Client{HTTP: hc, Metadata: meta, ClientID: clientID,
-		Auth: fapi.PrivateKeyJWT{ClientID: clientID, Issuer: iss, Signer: sig},
-		DPoP: fapi.KeyDPoP{Key: dk, Now: time.Now}, Now: time.Now}
+	c, meta := newClient(t, iss, sig, dk)
 	a, err := c.Begin(t.Context(), fapi.BeginRequest{RedirectURI: redirect, Scope: "openid accounts offline_access"})
 	if err != nil {
 		t.Fatal(err)
@@ -142,6 +110,20 @@ func TestFAPI2RevocationWithOIDCProvider(t *testing.T) {
 	if _, err := c.Refresh(t.Context(), tok.RefreshToken, ""); !fapi.IsInvalidGrant(err) {
 		t.Errorf("refresh after revocation: %v", err)
 	}
+}
+
+// newClient discovers iss and returns package fapi's client for it,
+// authenticating with sig and binding tokens to dk.
+func newClient(t *testing.T, iss string, sig, dk *keyring.Key) (*fapi.Client, *fapi.Metadata) {
+	t.Helper()
+	hc := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	meta, err := fapi.Discover(t.Context(), hc, iss, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fapi.Client{HTTP: hc, Metadata: meta, ClientID: clientID,
+		Auth: fapi.PrivateKeyJWT{ClientID: clientID, Issuer: iss, Signer: sig},
+		DPoP: fapi.KeyDPoP{Key: dk, Now: time.Now}, Now: time.Now}, meta
 }
 
 // approve runs the automated user through a's authorization URL and
