@@ -101,7 +101,7 @@ type FAPIGrant struct {
 	ExpiresAt            time.Time `json:"expires_at"`
 }
 
-// FAPIGrants lists the live grants, oldest first.
+// FAPIGrants lists the live grants, oldest first (then by user).
 func (s *Server) FAPIGrants() []FAPIGrant {
 	now := s.now()
 	s.fapi.mu.Lock()
@@ -115,7 +115,12 @@ func (s *Server) FAPIGrants() []FAPIGrant {
 		}
 		out = append(out, fg)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].CreatedAt.Before(out[j].CreatedAt)
+		}
+		return out[i].User+"\x00"+out[i].ClientID < out[j].User+"\x00"+out[j].ClientID
+	})
 	return out
 }
 
