@@ -38,6 +38,14 @@ func newFAPIState(o FAPIOptions) *fapiState {
 	return st
 }
 
+// Check reports what makes c unfit for registration: no ID, no redirect
+// URIs or a bad one, an inline JWK Set without a public signing key, a
+// jwks_uri that is not an http(s) URL.
+func (c FAPIClient) Check() error {
+	_, err := newFAPIClient(c)
+	return err
+}
+
 // RegisterFAPIClient registers c with the authorization server, replacing
 // a client of the same ID (and its cached keys).
 func (s *Server) RegisterFAPIClient(c FAPIClient) error {
