@@ -180,6 +180,7 @@ var routes = map[string]route{
 	FAPIAuthorizePath:          {FAPI, http.MethodGet, (*Server).fapiAuthorize},
 	FAPITokenPath:              {FAPI, http.MethodPost, (*Server).fapiToken},
 	FAPIRevokePath:             {FAPI, http.MethodPost, (*Server).fapiRevoke},
+	FAPIUserInfoPath:           {FAPI, http.MethodGet, (*Server).fapiUserInfo},
 }
 
 // ProviderForPath returns the provider served at path, "admin" for the

@@ -45,6 +45,9 @@ const (
 	FAPITokenPath = FAPIPrefix + "/token"
 	// FAPIRevokePath is the revocation endpoint (POST).
 	FAPIRevokePath = FAPIPrefix + "/revoke"
+	// FAPIUserInfoPath is a protected resource: OpenID Connect's UserInfo
+	// endpoint, which takes a DPoP-bound access token (GET).
+	FAPIUserInfoPath = FAPIPrefix + "/userinfo"
 	// FAPIJWKSPath is the server's JWK Set, with the key that signs ID
 	// tokens and access tokens (GET).
 	FAPIJWKSPath = FAPIPrefix + "/jwks"
@@ -121,6 +124,7 @@ type FAPIStats struct {
 	Withdrawals     int `json:"withdrawals"`      // grants withdrawn by WithdrawFAPIGrants
 	ReuseDetected   int `json:"reuse_detected"`   // replayed codes and rotated refresh tokens that revoked a grant
 	NonceChallenges int `json:"nonce_challenges"` // use_dpop_nonce answers
+	UserInfo        int `json:"userinfo"`         // resource requests answered 200
 	Failed          int `json:"failed"`           // requests answered with an error (incl. injected)
 	Total           int `json:"total"`            // all requests to the server's endpoints
 }

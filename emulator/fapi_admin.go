@@ -10,7 +10,7 @@ const fapiAdminPrefix = AdminPrefix + "fapi/"
 
 // serveFAPIAdmin serves the authorization server's JSON control endpoints:
 //
-//	GET  /_emulator/fapi/stats     {"par","authorizations","denials","exchanges","refreshes","revocations",
+//	GET  /_emulator/fapi/stats     {"par","authorizations","denials","exchanges","refreshes","revocations","userinfo",
 //	                                "withdrawals","reuse_detected","nonce_challenges","failed","total"}
 //	GET  /_emulator/fapi/grants    [{"user","client_id","scope","authorization_details","created_at","expires_at"}]
 //	POST /_emulator/fapi/config    {"deny":bool,"user":string,"dpop_nonce":bool}, each optional

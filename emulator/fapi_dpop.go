@@ -50,8 +50,9 @@ func invalidProof(desc string) *fapiError { return badRequest("invalid_dpop_proo
 // jwk header; htm and htu match the request (htu as the issuer's base URL
 // sees it); iat is within fapiProofWindow; jti has not been seen for the
 // key; and, unless nonces are off, nonce is one the server handed out
-// (else a use_dpop_nonce challenge, section 8).
-func (s *Server) fapiCheckDPoP(r *http.Request, required bool) (string, *fapiError) {
+// (else a use_dpop_nonce challenge, section 8). With an accessToken (a
+// resource request, section 7), ath must be its hash.
+func (s *Server) fapiCheckDPoP(r *http.Request, required bool, accessToken string) (string, *fapiError) {
 	vals := r.Header.Values("DPoP")
 	switch {
 	case len(vals) == 0 && !required:
@@ -93,6 +94,9 @@ func (s *Server) fapiCheckDPoP(r *http.Request, required bool) (string, *fapiErr
 	iat, ok := numericDate(c.IAT)
 	if !ok || iat.Before(now.Add(-fapiProofWindow)) || iat.After(now.Add(fapiProofWindow)) {
 		return "", invalidProof("the DPoP proof's iat is missing or not within 60 seconds of the server's time")
+	}
+	if accessToken != "" && c.ATH != accessTokenHash(accessToken) {
+		return "", invalidProof("the DPoP proof's ath is not the access token's hash")
 	}
 	if c.JTI == "" || len(c.JTI) > 256 {
 		return "", invalidProof("the DPoP proof has no usable jti")

@@ -305,3 +305,38 @@ func TestFAPIIssuedSecrets(t *testing.T) {
 		}
 	}
 }
+
+func TestFAPIUserInfo(t *testing.T) {
+	e := newFAPIEnv(t, FAPIOptions{})
+	tok, _ := e.grant()
+	at := tok["access_token"].(string)
+	userinfo := func(auth string, edit func(map[string]any)) resp {
+		c := e.proofClaims(FAPIUserInfoPath)
+		c["htm"], c["ath"] = "GET", accessTokenHash(at)
+		if edit != nil {
+			edit(c)
+		}
+		req := mustRequest(t, "GET", e.base+FAPIUserInfoPath, "")
+		req.Header.Set("Authorization", auth)
+		req.Header.Set("DPoP", e.proofWith(e.dpopKey, "dpop+jwt", c))
+		return e.roundTrip(req)
+	}
+	r := userinfo("DPoP "+at, nil)
+	wantStatus(t, r, 200)
+	if m := r.json(t); m["sub"] != "alice" || m["scope"] != "openid accounts offline_access" || m["authorization_details"] == nil {
+		t.Fatalf("userinfo %s", r.body)
+	}
+	wantOAuthError(t, userinfo("Bearer "+at, nil), 401, "invalid_token")
+	wantOAuthError(t, userinfo("DPoP "+at, func(c map[string]any) { delete(c, "ath") }), 401, "invalid_dpop_proof")
+	e.nonce = "stale"
+	r = userinfo("DPoP "+at, nil)
+	wantOAuthError(t, r, 401, "use_dpop_nonce")
+	if !strings.Contains(r.header.Get("WWW-Authenticate"), `DPoP error="use_dpop_nonce"`) || r.header.Get("DPoP-Nonce") == "" {
+		t.Fatalf("challenge headers %v", r.header)
+	}
+	e.dpopKey = newKey(t)
+	wantOAuthError(t, userinfo("DPoP "+at, nil), 401, "invalid_token")
+	if st := e.s.FAPIStats(); st.UserInfo != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}

@@ -32,6 +32,7 @@ type fapiMetadata struct {
 	TokenEndpoint                              string   `json:"token_endpoint"`
 	RevocationEndpoint                         string   `json:"revocation_endpoint"`
 	JWKSURI                                    string   `json:"jwks_uri"`
+	UserInfoEndpoint                           string   `json:"userinfo_endpoint"`
 	ResponseTypesSupported                     []string `json:"response_types_supported"`
 	ResponseModesSupported                     []string `json:"response_modes_supported"`
 	GrantTypesSupported                        []string `json:"grant_types_supported"`
@@ -64,6 +65,7 @@ func (s *Server) fapiDiscovery(w http.ResponseWriter, r *http.Request, _ []byte)
 		TokenEndpoint:                              iss + strings.TrimPrefix(FAPITokenPath, FAPIPrefix),
 		RevocationEndpoint:                         iss + strings.TrimPrefix(FAPIRevokePath, FAPIPrefix),
 		JWKSURI:                                    iss + strings.TrimPrefix(FAPIJWKSPath, FAPIPrefix),
+		UserInfoEndpoint:                           iss + strings.TrimPrefix(FAPIUserInfoPath, FAPIPrefix),
 		ResponseTypesSupported:                     []string{"code"},
 		ResponseModesSupported:                     []string{"query"},
 		GrantTypesSupported:                        []string{"authorization_code", "refresh_token"},

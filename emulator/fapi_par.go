@@ -28,7 +28,7 @@ func (s *Server) fapiPAR(w http.ResponseWriter, r *http.Request, body []byte) {
 		s.fapiFail(w, ferr)
 		return
 	}
-	jkt, ferr := s.fapiCheckDPoP(r, false)
+	jkt, ferr := s.fapiCheckDPoP(r, false, "")
 	if ferr != nil {
 		s.fapiFail(w, ferr)
 		return

@@ -72,7 +72,7 @@ func (s *Server) fapiToken(w http.ResponseWriter, r *http.Request, body []byte) 
 		s.fapiFail(w, ferr)
 		return
 	}
-	jkt, ferr := s.fapiCheckDPoP(r, true)
+	jkt, ferr := s.fapiCheckDPoP(r, true, "")
 	if ferr != nil {
 		s.fapiFail(w, ferr)
 		return
