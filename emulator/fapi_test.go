@@ -27,6 +27,7 @@ func TestFAPIDiscovery(t *testing.T) {
 			"token_endpoint":                                   e.issuer + "/token",
 			"revocation_endpoint":                              e.issuer + "/revoke",
 			"jwks_uri":                                         e.issuer + "/jwks",
+			"userinfo_endpoint":                                e.issuer + "/userinfo",
 			"authorization_response_iss_parameter_supported":   true,
 			"code_challenge_methods_supported":                 []any{"S256"},
 			"token_endpoint_auth_methods_supported":            []any{"private_key_jwt"},
