@@ -308,7 +308,8 @@ func (s *Server) ClearFailures() {
 // Reset clears counters, failures, latency, last requests, seen RAKBANK MsgIds
 // and all issued codes and tokens. Per-provider TTLs set by SetTTL are kept.
 // The FAPI authorization server forgets its requests, grants and tokens and
-// returns to its options' user and deny knob; registered clients are kept.
+// returns to its options' user, deny knob and DPoP nonce setting; registered
+// clients are kept.
 func (s *Server) Reset() {
 	s.fapi.reset()
 	s.mu.Lock()

@@ -197,9 +197,9 @@ type fapiState struct {
 	stats      FAPIStats
 }
 
-// fapiReset empties the server's requests, codes, grants, tokens, replay
-// caches and counters, and restores the user and the deny knob to the
-// options'. Registered clients are kept.
+// reset empties the server's requests, codes, grants, tokens, replay
+// caches and counters, and restores the user, the deny knob and the DPoP
+// nonce setting to the options'. Registered clients are kept.
 func (st *fapiState) reset() {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -239,15 +239,9 @@ func (st *fapiState) sweep(now time.Time) {
 			delete(st.nonces, k)
 		}
 	}
-	for id, g := range st.grants {
+	for _, g := range st.grants {
 		if !now.Before(g.exp) {
-			g.revoked = true
-			delete(st.grants, id)
-			for k, r := range st.refresh {
-				if r.grant == id {
-					delete(st.refresh, k)
-				}
-			}
+			st.revokeGrant(g)
 		}
 	}
 }

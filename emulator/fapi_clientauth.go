@@ -54,7 +54,7 @@ func (s *Server) fapiAuthenticate(r *http.Request, form url.Values, issuer strin
 	if raw == "" {
 		return nil, invalidClient("client_assertion is missing")
 	}
-	jws, err := jose.ParseSigned(raw, fapiAlgs)
+	jws, err := jose.ParseSignedCompact(raw, fapiAlgs)
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil, invalidClient("client_assertion is not a compact JWS signed with PS256, ES256 or EdDSA")
 	}

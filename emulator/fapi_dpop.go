@@ -62,7 +62,7 @@ func (s *Server) fapiCheckDPoP(r *http.Request, required bool, accessToken strin
 	case len(vals) > 1:
 		return "", invalidProof("more than one DPoP header")
 	}
-	jws, err := jose.ParseSigned(vals[0], fapiAlgs)
+	jws, err := jose.ParseSignedCompact(vals[0], fapiAlgs)
 	if err != nil || len(jws.Signatures) != 1 {
 		return "", invalidProof("the DPoP proof is not a compact JWS signed with PS256, ES256 or EdDSA")
 	}
