@@ -6,6 +6,12 @@
 // the letter (methods, paths, headers, body encodings, response and error
 // shapes) and adds knobs for tests: per-provider token lifetime, latency,
 // failure injection, counters and token validity checks.
+//
+// Under FAPIPrefix it also serves a FAPI 2.0 authorization server for user
+// consents (see FAPI and FAPIOptions): PAR, PKCE S256, private_key_jwt,
+// DPoP with nonces, RFC 9207 iss, refresh rotation with reuse detection,
+// revocation, and a user who approves every request at once, so that the
+// consent flow runs in make dev and in tests without a real bank.
 package emulator
 
 import (
