@@ -111,6 +111,10 @@ type FAPIOptions struct {
 	Scopes []string
 	// NoDPoPNonce turns off the DPoP nonce challenges.
 	NoDPoPNonce bool
+	// NoRefreshRotation keeps a grant's refresh token across refreshes
+	// (the answer has no refresh_token), as the FAPI 2.0 Security Profile
+	// recommends; by default each refresh rotates it, with reuse detection.
+	NoRefreshRotation bool
 }
 
 // FAPIStats are the authorization server's counters.
@@ -184,6 +188,7 @@ type fapiState struct {
 	user       string
 	deny       bool
 	noNonce    bool
+	noRotation bool
 	requests   map[string]*fapiRequest // request_uri ->
 	codes      map[string]*fapiCode
 	grants     map[string]*fapiGrant
@@ -199,11 +204,11 @@ type fapiState struct {
 
 // reset empties the server's requests, codes, grants, tokens, replay
 // caches and counters, and restores the user, the deny knob and the DPoP
-// nonce setting to the options'. Registered clients are kept.
+// nonce and refresh rotation settings to the options'. Registered clients are kept.
 func (st *fapiState) reset() {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	st.user, st.deny, st.noNonce = st.opts.User, st.opts.Deny, st.opts.NoDPoPNonce
+	st.user, st.deny, st.noNonce, st.noRotation = st.opts.User, st.opts.Deny, st.opts.NoDPoPNonce, st.opts.NoRefreshRotation
 	st.requests, st.codes, st.grants = map[string]*fapiRequest{}, map[string]*fapiCode{}, map[string]*fapiGrant{}
 	st.refresh, st.access = map[string]*fapiRefresh{}, map[string]*fapiAccess{}
 	st.assertions, st.proofs, st.nonces = map[string]time.Time{}, map[string]time.Time{}, map[string]time.Time{}

@@ -13,7 +13,7 @@ const fapiAdminPrefix = AdminPrefix + "fapi/"
 //	GET  /_emulator/fapi/stats     {"par","authorizations","denials","exchanges","refreshes","revocations","userinfo",
 //	                                "withdrawals","reuse_detected","nonce_challenges","failed","total"}
 //	GET  /_emulator/fapi/grants    [{"user","client_id","scope","authorization_details","created_at","expires_at"}]
-//	POST /_emulator/fapi/config    {"deny":bool,"user":string,"dpop_nonce":bool}, each optional
+//	POST /_emulator/fapi/config    {"deny":bool,"user":string,"dpop_nonce":bool,"refresh_rotation":bool}, each optional
 //	POST /_emulator/fapi/client    {"client_id","redirect_uris":[...],"jwks_uri"} or {...,"jwks":{"keys":[...]}}
 //	POST /_emulator/fapi/withdraw  {"user"} => {"withdrawn":n}: the user withdrew consent at the bank
 //
@@ -50,6 +50,7 @@ func (s *Server) serveFAPIAdmin(w http.ResponseWriter, r *http.Request) {
 			Deny      *bool   `json:"deny"`
 			User      *string `json:"user"`
 			DPoPNonce *bool   `json:"dpop_nonce"`
+			Rotation  *bool   `json:"refresh_rotation"`
 		}
 		if !decode(&req) {
 			return
@@ -62,6 +63,9 @@ func (s *Server) serveFAPIAdmin(w http.ResponseWriter, r *http.Request) {
 		}
 		if req.DPoPNonce != nil {
 			s.SetFAPIDPoPNonce(*req.DPoPNonce)
+		}
+		if req.Rotation != nil {
+			s.SetFAPIRefreshRotation(*req.Rotation)
 		}
 		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	case "client":

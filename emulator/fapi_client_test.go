@@ -219,4 +219,14 @@ func TestFAPIPackageClientDenialAndWithdrawal(t *testing.T) {
 	if _, err := a.CheckCallback(p, "https://bank.example", true, w.e.clock.Now()); !errors.As(err, &cbErr) || cbErr.Check != fapi.CheckIss {
 		t.Fatalf("wrong issuer: %v", err)
 	}
+	// A bank that keeps refresh tokens: the answers carry none, and the
+	// one held keeps working.
+	w.e.s.SetFAPIRefreshRotation(false)
+	_, tok = w.authorized(t)
+	for range 2 {
+		t2, err := w.client.Refresh(t.Context(), tok.RefreshToken, "")
+		if err != nil || t2.RefreshToken != "" {
+			t.Fatalf("Refresh without rotation: %v", err)
+		}
+	}
 }

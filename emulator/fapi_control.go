@@ -83,6 +83,14 @@ func (s *Server) SetFAPIDPoPNonce(on bool) {
 	s.fapi.mu.Unlock()
 }
 
+// SetFAPIRefreshRotation turns refresh token rotation (with reuse
+// detection) on or off.
+func (s *Server) SetFAPIRefreshRotation(on bool) {
+	s.fapi.mu.Lock()
+	s.fapi.noRotation = !on
+	s.fapi.mu.Unlock()
+}
+
 // WithdrawFAPIGrants revokes every grant of user, with all its tokens, as
 // when the user withdraws consent at the bank, and returns how many.
 func (s *Server) WithdrawFAPIGrants(user string) int {

@@ -340,3 +340,27 @@ func TestFAPIUserInfo(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+func TestFAPIRefreshWithoutRotation(t *testing.T) {
+	e := newFAPIEnv(t, FAPIOptions{NoRefreshRotation: true})
+	tok, _ := e.grant()
+	rt := tok["refresh_token"].(string)
+	for range 3 {
+		r := e.refresh(rt)
+		wantStatus(t, r, 200)
+		if m := r.json(t); m["refresh_token"] != nil || m["refresh_token_expires_in"] == nil {
+			t.Fatalf("refresh answer %s", r.body)
+		}
+	}
+	// Back on: the next refresh rotates, and the old token is then reuse.
+	wantStatus(t, e.sendJSON("/_emulator/fapi/config", `{"refresh_rotation":true}`), 200)
+	r := e.refresh(rt)
+	wantStatus(t, r, 200)
+	if r.json(t)["refresh_token"] == nil {
+		t.Fatal("no rotation")
+	}
+	wantOAuthError(t, e.refresh(rt), 400, "invalid_grant")
+	if st := e.s.FAPIStats(); st.Refreshes != 4 || st.ReuseDetected != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}

@@ -18,7 +18,7 @@ type fapiTokenResponse struct {
 	AccessToken           string          `json:"access_token"`
 	TokenType             string          `json:"token_type"`
 	ExpiresIn             int64           `json:"expires_in"`
-	RefreshToken          string          `json:"refresh_token"`
+	RefreshToken          string          `json:"refresh_token,omitempty"`
 	RefreshTokenExpiresIn int64           `json:"refresh_token_expires_in"`
 	Scope                 string          `json:"scope"`
 	IDToken               string          `json:"id_token,omitempty"`
@@ -141,7 +141,7 @@ func (s *Server) fapiCodeGrant(client *fapiClient, form url.Values, jkt, issuer 
 		details: c.req.details, created: now, exp: now.Add(s.fapi.opts.GrantTTL)}
 	s.fapi.grants[g.id] = g
 	c.grant = g.id
-	resp, ferr := s.fapi.issue(s, g, g.scope, jkt, issuer, ttl, now)
+	resp, ferr := s.fapi.issue(s, g, g.scope, jkt, issuer, ttl, now, true)
 	if ferr != nil {
 		return nil, ferr
 	}
@@ -159,7 +159,8 @@ func (s *Server) fapiCodeGrant(client *fapiClient, form url.Values, jkt, issuer 
 
 // fapiRefreshGrant uses a refresh token (RFC 6749 section 6) with
 // rotation: the token is used up and a new one issued; sending a rotated
-// one again revokes the whole grant (RFC 9700 section 4.14.2). A scope, when
+// one again revokes the whole grant (RFC 9700 section 4.14.2). With
+// rotation off, the token stays and the answer has none. A scope, when
 // sent, must be within the grant's and narrows the new access token only.
 // Refresh tokens of a confidential client are bound to its authentication,
 // not to a DPoP key (RFC 9449 section 5): the new access token is bound to
@@ -193,18 +194,20 @@ func (s *Server) fapiRefreshGrant(client *fapiClient, form url.Values, jkt, issu
 		}
 		scope = strings.Join(strings.Fields(sc), " ")
 	}
-	e.rotated = true
-	resp, ferr := s.fapi.issue(s, g, scope, jkt, issuer, ttl, now)
+	resp, ferr := s.fapi.issue(s, g, scope, jkt, issuer, ttl, now, !s.fapi.noRotation)
 	if ferr != nil {
 		return nil, ferr
+	}
+	if !s.fapi.noRotation {
+		e.rotated = true
 	}
 	s.fapi.stats.Refreshes++
 	return resp, nil
 }
 
-// issue makes an access token bound to jkt and a new refresh token for g;
-// called with mu held.
-func (st *fapiState) issue(s *Server, g *fapiGrant, scope, jkt, issuer string, ttl time.Duration, now time.Time) (*fapiTokenResponse, *fapiError) {
+// issue makes an access token bound to jkt and, when withRefresh, a new
+// refresh token for g; called with mu held.
+func (st *fapiState) issue(s *Server, g *fapiGrant, scope, jkt, issuer string, ttl time.Duration, now time.Time, withRefresh bool) (*fapiTokenResponse, *fapiError) {
 	exp := now.Add(ttl)
 	at, err := s.fapiSign("at+jwt", accessClaims{Issuer: issuer, Subject: g.user, Audience: issuer, ClientID: g.clientID,
 		Scope: scope, AuthorizationDetails: g.details, Confirmation: map[string]any{"jkt": jkt},
@@ -212,9 +215,12 @@ func (st *fapiState) issue(s *Server, g *fapiGrant, scope, jkt, issuer string, t
 	if err != nil {
 		return nil, &fapiError{status: http.StatusInternalServerError, code: "server_error", desc: "cannot sign the access token"}
 	}
-	rt := "emu-fapi-rt-" + randString(32)
 	st.access[at] = &fapiAccess{grant: g.id, jkt: jkt, exp: exp}
-	st.refresh[rt] = &fapiRefresh{grant: g.id}
+	var rt string
+	if withRefresh {
+		rt = "emu-fapi-rt-" + randString(32)
+		st.refresh[rt] = &fapiRefresh{grant: g.id}
+	}
 	return &fapiTokenResponse{AccessToken: at, TokenType: "DPoP", ExpiresIn: seconds(ttl), RefreshToken: rt,
 		RefreshTokenExpiresIn: seconds(g.exp.Sub(now)), Scope: scope, AuthorizationDetails: g.details}, nil
 }

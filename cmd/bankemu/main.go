@@ -81,6 +81,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.BoolVar(&f.Deny, "fapi-deny", false, "the user denies every request (access_denied)")
 	fs.DurationVar(&f.GrantTTL, "fapi-grant-ttl", emulator.DefaultFAPIGrantTTL, "how long a consent (and its refresh tokens) lives")
 	noNonce := fs.Bool("fapi-no-dpop-nonce", false, "do not challenge DPoP proofs for a server nonce")
+	fs.BoolVar(&f.NoRefreshRotation, "fapi-no-refresh-rotation", false, "keep a consent's refresh token across refreshes instead of rotating it")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
