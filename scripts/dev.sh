@@ -32,7 +32,8 @@ trap cleanup EXIT INT TERM
 
 # The emulator's FAPI 2.0 authorization server (issuer $emu/fapi) verifies its
 # client's assertions with the public keys of bankauth's key obsig, fetched from
-# Vault's unauthenticated JWKS path when first needed.
+# Vault's unauthenticated JWKS path when first needed (the key is published by
+# vault write bankauth/key/obsig type=ec-p256 purpose=client_auth public_jwks=true).
 "$work/bankemu" -listen "127.0.0.1:$emu_port" -ttl "$ttl" \
   -fapi-client-jwks-uri "http://127.0.0.1:$vault_port/v1/bankauth/jwks/obsig" >"$work/bankemu.log" 2>&1 &
 pids+=($!)
