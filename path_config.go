@@ -80,6 +80,11 @@ func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *fram
 			defer b.keys.rlockKeys(keyNames(cfg))()
 			err = resolveConfigKeys(ctx, req.Storage, cfg) // signing_key, tls_key, dpop_key (key_config.go)
 		}
+		if err == nil { // grant_type=authorization_code: the issuer's metadata (config_authcode.go)
+			if resp, err = b.discoverAuthServer(ctx, req.Storage, name, cfg, sent); resp != nil || err != nil {
+				return err
+			}
+		}
 		if err == nil {
 			err = cfg.Validate()
 		}
@@ -142,8 +147,11 @@ func (b *backend) configRead(ctx context.Context, req *logical.Request, d *frame
 	readCommonFields(cfg, data)
 	readKeyFields(cfg, data) // key_config.go
 	if p, ok := cfg.Lookup(); ok {
+		authCode := bank.AuthCodeFieldNames()
 		for _, f := range p.Fields() {
 			switch {
+			case authCode[f.Name] && !cfg.IsAuthorizationCode():
+				// client credentials configs read as before issue 19
 			case f.Secret:
 				data[f.Name+"_set"] = cfg.Secrets[f.Name] != ""
 			case f.Name == fieldOAuthMetadata:

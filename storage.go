@@ -114,6 +114,9 @@ func (st store) Config(ctx context.Context, name string) (*bank.Config, error) {
 	if err != nil || cfg == nil {
 		return nil, err
 	}
+	if cfg.IsAuthorizationCode() { // its tokens are consents' (config_authcode.go)
+		return nil, consentConfigError(name)
+	}
 	if err := attachProfile(ctx, st.s, cfg); err != nil {
 		return nil, fmt.Errorf("stored config %q: %w", name, err)
 	}
