@@ -96,6 +96,7 @@ func newBackend(clock clockwork.Clock) *backend {
 			pathMetrics(b),
 			pathSettings(b),
 			pathKey(b), pathSign(b), pathJWKS(b), pathDPoP(b),
+			pathConsent(b), pathConsentCallback(b), pathConsentToken(b),
 		),
 		Secrets:        []*framework.Secret{secretToken(b)},
 		InitializeFunc: b.initialize, // key_migrate.go

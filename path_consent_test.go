@@ -1,0 +1,260 @@
+package bankauth
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/cookiejar"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bankauth/vault-plugin-secrets-bankauth/internal/oidcop"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+const (
+	consentClientID = "bankauth-consent"
+	consentRedirect = "https://app.example/cb"
+)
+
+// consentEnv is a backend with keys obsig (client_auth, pinned to the AS)
+// and obdpop (dpop), config ob (authorization_code, fapi=2.0) and
+// oidc-provider in its FAPI 2.0 profile with DPoP nonces as the bank.
+type consentEnv struct {
+	*testEnv
+	op *oidcop.Server
+}
+
+func newConsentEnv(t *testing.T, accessTTL int) *consentEnv {
+	t.Helper()
+	e := newTestEnv(t)
+	e.mustOK(t, logical.CreateOperation, "key/obsig", map[string]any{"type": "ec-p256", "purpose": "client_auth"})
+	e.mustOK(t, logical.CreateOperation, "key/obdpop", map[string]any{"type": "ec-p256", "purpose": "dpop"})
+	k, err := readKey(context.Background(), e.storage, "obsig")
+	if err != nil || k == nil {
+		t.Fatal(err)
+	}
+	set, err := k.JWKS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, _ := json.Marshal(set)
+	op, err := oidcop.Start(oidcop.Options{FAPI: "2.0", DPoPNonce: true, AccessTokenTTL: accessTTL, Clients: []oidcop.Client{{
+		ClientID: consentClientID, RedirectURIs: []string{consentRedirect}, TokenEndpointAuthMethod: "private_key_jwt",
+		TokenEndpointAuthSigningAlg: "ES256", JWKS: jwks, GrantTypes: []string{"authorization_code", "refresh_token"},
+		ResponseTypes: []string{"code"}, DPoPBoundAccessTokens: true, IDTokenSignedResponseAlg: "ES256",
+	}}})
+	if err != nil {
+		t.Skipf("no authorization server: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(op.Log())
+		}
+		op.Close()
+	})
+	e.mustOK(t, logical.UpdateOperation, "key/obsig", map[string]any{"allowed_endpoints": op.Issuer + "/", "allowed_audiences": op.Issuer})
+	e.mustOK(t, logical.CreateOperation, "config/ob", map[string]any{"provider": "oauth2", "grant_type": "authorization_code",
+		"issuer": op.Issuer, "client_id": consentClientID, "auth_method": "private_key_jwt", "signing_key": "obsig",
+		"dpop_key": "obdpop", "redirect_uris": consentRedirect, "scope": "openid accounts offline_access", "fapi": "2.0"})
+	return &consentEnv{testEnv: e, op: op}
+}
+
+// userAgent follows an authorization URL as the automated user and returns
+// the redirect URL the app would receive.
+func userAgent(t *testing.T, authURL string, header http.Header) string {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	ua := &http.Client{Jar: jar, Timeout: 20 * time.Second, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
+		if strings.HasPrefix(r.URL.String(), consentRedirect) {
+			return http.ErrUseLastResponse
+		}
+		for k, v := range header {
+			r.Header[k] = v
+		}
+		return nil
+	}}
+	req, _ := http.NewRequest(http.MethodGet, authURL, nil)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := ua.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if !strings.HasPrefix(loc, consentRedirect) {
+		t.Fatalf("the user ended at %d %q, not the redirect URI", resp.StatusCode, loc)
+	}
+	return loc
+}
+
+// authorize runs a consent write, the user and the callback; it returns the
+// callback's answer and the redirect URL.
+func (e *consentEnv) authorize(t *testing.T, id string) (*logical.Response, string) {
+	t.Helper()
+	resp := e.mustOK(t, logical.UpdateOperation, "consent/ob/"+id, nil)
+	if resp.Data["state"] != "pending" || resp.Data["expires_at"] == nil {
+		t.Fatalf("consent write: %v", resp.Data)
+	}
+	loc := userAgent(t, resp.Data["authorization_url"].(string), nil)
+	return e.mustOK(t, logical.UpdateOperation, "consent/ob/"+id+"/callback", map[string]any{"callback_url": loc}), loc
+}
+
+func TestConsentConfigDiscoversTheIssuer(t *testing.T) {
+	e := newConsentEnv(t, 0)
+	got := e.mustOK(t, logical.ReadOperation, "config/ob", nil).Data
+	for _, f := range []string{"authorization_url", "par_url", "token_url", "revocation_url", "jwks_uri"} {
+		if s, _ := got[f].(string); !strings.HasPrefix(s, e.op.Issuer+"/") {
+			t.Errorf("%s = %v", f, got[f])
+		}
+	}
+	if got["grant_type"] != "authorization_code" || got["issuer"] != e.op.Issuer {
+		t.Errorf("read %v", got)
+	}
+	// token/<name> names the consent path.
+	resp, err := e.request(t, logical.ReadOperation, "token/ob", nil)
+	if err != nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "token/ob/<consent>") {
+		t.Errorf("token/ob: %v %v", resp, err)
+	}
+	// fapi=2.0 refuses a config without a sender constraint.
+	resp, err = e.request(t, logical.UpdateOperation, "config/ob", map[string]any{"dpop_key": ""})
+	if err != nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "sender_constraint") {
+		t.Errorf("no dpop_key: %v %v", resp, err)
+	}
+	// The signing key's pins cover the PAR and revocation endpoints.
+	e.mustOK(t, logical.UpdateOperation, "key/obsig", map[string]any{"allowed_endpoints": e.op.Issuer + "/token"})
+	resp, err = e.request(t, logical.UpdateOperation, "config/ob", map[string]any{"scope": "openid"})
+	if err != nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "signing_key") {
+		t.Errorf("PAR outside the pins: %v %v", resp, err)
+	}
+	// Client credentials configs are untouched: no authorization code fields in reads.
+	e.configure(t, "cc", "rakbank")
+	if _, ok := e.mustOK(t, logical.ReadOperation, "config/cc", nil).Data["grant_type"]; ok {
+		t.Error("a client credentials read shows grant_type")
+	}
+}
+
+func TestConsentFlow(t *testing.T) {
+	e := newConsentEnv(t, 0)
+	cb, loc := e.authorize(t, "alice")
+	if cb.Data["state"] != "authorized" || cb.Data["sub"] != "alice" {
+		t.Fatalf("callback: %v", cb.Data)
+	}
+	// Code replay: the attempt was consumed.
+	resp, err := e.request(t, logical.UpdateOperation, "consent/ob/alice/callback", map[string]any{"callback_url": loc})
+	if err != nil || !resp.IsError() {
+		t.Fatalf("replayed callback: %v %v", resp, err)
+	}
+	read := e.mustOK(t, logical.ReadOperation, "consent/ob/alice", nil)
+	if read.Data["state"] != "authorized" || read.Data["authorized_at"] == nil || read.Data["consent_expires_at"] != nil && read.Data["consent_expires_at"] == "" {
+		t.Errorf("read %v", read.Data)
+	}
+	tok := e.mustOK(t, logical.ReadOperation, "token/ob/alice", nil)
+	if tok.Data["token_type"] != "DPoP" || tok.Data["access_token"] == "" || tok.Secret == nil || tok.Secret.Renewable {
+		t.Fatalf("token %v %v", tok.Data, tok.Secret)
+	}
+	again := e.mustOK(t, logical.ReadOperation, "token/ob/alice", nil)
+	if again.Data["access_token"] != tok.Data["access_token"] {
+		t.Error("a fresh token was not served from the cache")
+	}
+	forced := e.mustOK(t, logical.UpdateOperation, "token/ob/alice", nil)
+	if forced.Data["access_token"] == tok.Data["access_token"] {
+		t.Error("a forced refresh answered the old token")
+	}
+	rec, _ := readConsent(context.Background(), e.storage, "ob", "alice")
+	if rec.LastRefreshAt.IsZero() || rec.Token.RefreshToken == "" {
+		t.Errorf("after refresh: %v", rec.Token)
+	}
+	// Nothing secret in the read.
+	raw, _ := json.Marshal(read.Data)
+	for _, s := range []string{rec.Token.AccessToken, rec.Token.RefreshToken, "code="} {
+		if strings.Contains(string(raw), s) {
+			t.Errorf("consent read holds a secret")
+		}
+	}
+	// Withdrawal at the bank: the next refresh revokes the consent.
+	if err := e.op.Withdraw("alice"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = e.request(t, logical.UpdateOperation, "token/ob/alice", nil)
+	if err != nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "consent ob/alice needs re-authorization") {
+		t.Fatalf("after withdrawal: %v %v", resp, err)
+	}
+	if st := e.mustOK(t, logical.ReadOperation, "consent/ob/alice", nil).Data["state"]; st != "revoked" {
+		t.Errorf("state %v", st)
+	}
+	// A new attempt authorizes it again; deletion revokes at the bank.
+	e.authorize(t, "alice")
+	e.mustOK(t, logical.ReadOperation, "token/ob/alice", nil)
+	rec, _ = readConsent(context.Background(), e.storage, "ob", "alice")
+	e.mustOK(t, logical.DeleteOperation, "consent/ob/alice", nil)
+	if got, _ := readConsent(context.Background(), e.storage, "ob", "alice"); got != nil {
+		t.Error("consent not removed")
+	}
+	if e.mustOK(t, logical.ListOperation, "consent/ob/", nil).Data["keys"] != nil {
+		t.Error("list still shows the consent")
+	}
+	_ = rec
+}
+
+func TestConsentDenialAndWrongState(t *testing.T) {
+	e := newConsentEnv(t, 0)
+	resp := e.mustOK(t, logical.UpdateOperation, "consent/ob/bob", nil)
+	loc := userAgent(t, resp.Data["authorization_url"].(string), http.Header{"X-Test-Decision": {"deny"}})
+	cb := e.mustOK(t, logical.UpdateOperation, "consent/ob/bob/callback", map[string]any{"callback_url": loc})
+	if cb.Data["state"] != "denied" || !strings.Contains(cb.Data["last_error"].(string), "access_denied") {
+		t.Errorf("denied: %v", cb.Data)
+	}
+	resp = e.mustOK(t, logical.UpdateOperation, "consent/ob/carol", nil)
+	loc = userAgent(t, resp.Data["authorization_url"].(string), nil)
+	bad := strings.Replace(loc, "state=", "state=x", 1)
+	r, err := e.request(t, logical.UpdateOperation, "consent/ob/carol/callback", map[string]any{"callback_url": bad})
+	if err != nil || !r.IsError() || !strings.Contains(r.Error().Error(), "state") {
+		t.Errorf("wrong state: %v %v", r, err)
+	}
+	// The attempt is gone: even the right URL is refused now.
+	r, err = e.request(t, logical.UpdateOperation, "consent/ob/carol/callback", map[string]any{"callback_url": loc})
+	if err != nil || !r.IsError() {
+		t.Errorf("after a wrong state: %v %v", r, err)
+	}
+	list := e.mustOK(t, logical.ListOperation, "consent/ob/", nil).Data["keys"].([]string)
+	if strings.Join(list, ",") != "bob,carol" {
+		t.Errorf("list %v", list)
+	}
+}
+
+// Twenty readers of an expired token cost one refresh.
+func TestConsentConcurrentReadersOneRefresh(t *testing.T) {
+	e := newConsentEnv(t, 3)
+	e.authorize(t, "alice")
+	first := e.mustOK(t, logical.ReadOperation, "token/ob/alice", nil).Data["access_token"]
+	// The backend's clock follows the bank's (client assertions and DPoP
+	// proofs are dated by it).
+	time.Sleep(3 * time.Second)
+	e.clock.Advance(3 * time.Second)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	seen := map[any]bool{}
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := e.request(t, logical.ReadOperation, "token/ob/alice", nil)
+			if err != nil || resp.IsError() {
+				t.Errorf("read: %v %v", resp, err)
+				return
+			}
+			mu.Lock()
+			seen[resp.Data["access_token"]] = true
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if len(seen) != 1 || seen[first] {
+		t.Errorf("%d distinct tokens among 20 readers (old one among them: %v)", len(seen), seen[first])
+	}
+}
