@@ -190,15 +190,17 @@ func TestConsentFlow(t *testing.T) {
 	// A new attempt authorizes it again; deletion revokes at the bank.
 	e.authorize(t, "alice")
 	e.mustOK(t, logical.ReadOperation, "token/ob/alice", nil)
-	rec, _ = readConsent(context.Background(), e.storage, "ob", "alice")
+	destroyed := e.op.Events("refresh_token.destroyed")
 	e.mustOK(t, logical.DeleteOperation, "consent/ob/alice", nil)
+	if e.op.Events("refresh_token.destroyed") != destroyed+1 {
+		t.Errorf("the bank revoked no refresh token:\n%s", e.op.Log())
+	}
 	if got, _ := readConsent(context.Background(), e.storage, "ob", "alice"); got != nil {
 		t.Error("consent not removed")
 	}
 	if e.mustOK(t, logical.ListOperation, "consent/ob/", nil).Data["keys"] != nil {
 		t.Error("list still shows the consent")
 	}
-	_ = rec
 }
 
 func TestConsentDenialAndWrongState(t *testing.T) {
@@ -256,5 +258,8 @@ func TestConsentConcurrentReadersOneRefresh(t *testing.T) {
 	wg.Wait()
 	if len(seen) != 1 || seen[first] {
 		t.Errorf("%d distinct tokens among 20 readers (old one among them: %v)", len(seen), seen[first])
+	}
+	if n := e.op.Events("refresh_token.consumed"); n != 1 {
+		t.Errorf("the bank saw %d refreshes", n)
 	}
 }
