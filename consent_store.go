@@ -3,6 +3,7 @@ package bankauth
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -161,13 +162,12 @@ func (b *backend) consentClientFor(ctx context.Context, s logical.Storage, name 
 	if !cfg.IsAuthorizationCode() {
 		return nil, logical.ErrorResponse("config %s does not have grant_type authorization_code: consents need one", name), nil
 	}
-	if err := cfg.Validate(); err != nil {
-		if resp, err := configError(err); resp != nil {
-			resp.Data["error"] = "config " + name + ": " + resp.Data["error"].(string)
-			return nil, resp, nil
-		} else {
-			return nil, nil, err
+	if err := cfg.Validate(); err != nil { // purposes and pins, as they are now
+		var fe *bank.FieldError
+		if errors.As(err, &fe) {
+			return nil, logical.ErrorResponse("config %s: invalid %s: %s", name, fe.Field, fe.Message), nil
 		}
+		return nil, nil, err
 	}
 	meta, err := authServerMetadata(cfg)
 	if err != nil {

@@ -30,6 +30,8 @@ const (
 	fieldRedirectURI        = "redirect_uri"
 	fieldAttemptTTL         = "ttl"
 	fieldForce              = "force"
+	fieldAfter              = "after"
+	fieldLimit              = "limit"
 )
 
 // maxAttemptTTL bounds how long an attempt waits for its callback.
@@ -88,6 +90,10 @@ func pathConsent(b *backend) []*framework.Path {
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "bankauth", OperationSuffix: "consents"},
 			Fields: map[string]*framework.FieldSchema{
 				"config": {Type: framework.TypeString, Required: true, Description: "Name of the authorization_code config."},
+				fieldAfter: {Type: framework.TypeString,
+					Description: "List only the ids after this one (sorted order), for the next page."},
+				fieldLimit: {Type: framework.TypeInt,
+					Description: "At most this many ids; 0 or absent means all."},
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ListOperation: &framework.PathOperation{Callback: b.consentList,
@@ -286,6 +292,16 @@ func (b *backend) consentList(ctx context.Context, req *logical.Request, d *fram
 		return nil, err
 	}
 	sort.Strings(ids)
+	if after := d.Get(fieldAfter).(string); after != "" {
+		ids = ids[sort.SearchStrings(ids, after+"\x00"):]
+	}
+	limit := d.Get(fieldLimit).(int)
+	if limit < 0 {
+		return logical.ErrorResponse("invalid %s: must be 0 or more", fieldLimit), nil
+	}
+	if limit > 0 && len(ids) > limit {
+		ids = ids[:limit]
+	}
 	return logical.ListResponse(ids), nil
 }
 
@@ -318,4 +334,9 @@ force=true (then it is removed with a warning).
 
 const pathConsentListHelpSyn = `List the consents of an authorization_code config.`
 
-const pathConsentListHelpDesc = `Lists the ids of every consent of the config; read consent/<config>/<id> for one's status.`
+const pathConsentListHelpDesc = `
+Lists the ids of the config's consents in sorted order; read
+consent/<config>/<id> for one's status. after=<id> starts after that id,
+limit=<n> answers at most n ids (a page: pass the last id as the next
+page's after).
+`

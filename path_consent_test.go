@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -261,5 +262,86 @@ func TestConsentConcurrentReadersOneRefresh(t *testing.T) {
 	}
 	if n := e.op.Events("refresh_token.consumed"); n != 1 {
 		t.Errorf("the bank saw %d refreshes", n)
+	}
+}
+
+// Bad input is a 400 naming the field, never quoting it, and stores nothing.
+func TestConsentInputIsChecked(t *testing.T) {
+	e := newConsentEnv(t, 0)
+	for _, c := range []struct {
+		path  string
+		data  map[string]any
+		field string
+	}{
+		{"consent/ob/x", map[string]any{"ttl": "2h"}, "invalid ttl"},
+		{"consent/ob/x", map[string]any{"redirect_uri": "https://evil.example/cb"}, "invalid redirect_uri"},
+		{"consent/ob/x", map[string]any{"params": `{"state":"secret-value-1"}`}, "invalid params"},
+		{"consent/ob/x", map[string]any{"params": []any{"secret-value-1"}}, "invalid params"},
+		{"consent/ob/x", map[string]any{"authorization_details": `{"type":"secret-value-1"}`}, "invalid authorization_details"},
+		{"consent/ob/x", map[string]any{"claims": `["secret-value-1"]`}, "invalid claims"},
+		{"consent/nope/x", nil, "no config nope"},
+		{"consent/ob/x..y", nil, "invalid id"},
+		{"consent/ob/x/callback", map[string]any{"code": "secret-value-1"}, "consent ob/x does not exist"},
+		{"consent/ob/x/callback", map[string]any{"callback_url": "https://app.example/cb?x=secret-value-1"}, "invalid callback_url"},
+		{"consent/ob/x/callback", nil, "invalid callback_url"},
+		{"token/ob/x", nil, "consent ob/x does not exist"},
+	} {
+		resp, err := e.request(t, logical.UpdateOperation, c.path, c.data)
+		if err != nil || resp == nil || !resp.IsError() || !strings.HasPrefix(resp.Error().Error(), c.field) ||
+			strings.Contains(resp.Error().Error(), "secret-value-1") {
+			t.Errorf("%s %v: %v %v, want a 400 starting %q", c.path, c.data, resp, err, c.field)
+		}
+	}
+	if keys, _ := e.storage.List(context.Background(), consentPrefix+"ob/"); len(keys) != 0 {
+		t.Errorf("bad input stored %v", keys)
+	}
+	// A consent of a client credentials config is refused.
+	e.configure(t, "cc", "rakbank")
+	resp, _ := e.request(t, logical.UpdateOperation, "consent/cc/x", nil)
+	if resp == nil || !strings.Contains(resp.Error().Error(), "grant_type authorization_code") {
+		t.Errorf("consent of a client credentials config: %v", resp)
+	}
+}
+
+// RFC 9207: a callback whose iss is not the issuer is refused and
+// consumes the attempt.
+func TestConsentCallbackChecksIss(t *testing.T) {
+	e := newConsentEnv(t, 0)
+	resp := e.mustOK(t, logical.UpdateOperation, "consent/ob/dave", nil)
+	loc := userAgent(t, resp.Data["authorization_url"].(string), nil)
+	q, _ := url.Parse(loc)
+	v := q.Query()
+	v.Set("iss", "https://evil.example")
+	q.RawQuery = v.Encode()
+	r, err := e.request(t, logical.UpdateOperation, "consent/ob/dave/callback", map[string]any{"callback_url": q.String()})
+	if err != nil || !r.IsError() || !strings.Contains(r.Error().Error(), "callback: iss:") {
+		t.Fatalf("wrong iss: %v %v", r, err)
+	}
+	rec, _ := readConsent(context.Background(), e.storage, "ob", "dave")
+	if rec.Attempt != nil || rec.Token != nil || !strings.Contains(rec.LastError, "iss") {
+		t.Errorf("after a wrong iss: attempt kept %v, last_error %q", rec.Attempt != nil, rec.LastError)
+	}
+}
+
+func TestConsentListPages(t *testing.T) {
+	e := newTestEnv(t)
+	for _, id := range []string{"c", "a", "b", "d"} {
+		if err := putConsent(context.Background(), e.storage, "ob", id, &consentRecord{State: consentPending}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		data map[string]any
+		want string
+	}{
+		{nil, "a,b,c,d"},
+		{map[string]any{"limit": 2}, "a,b"},
+		{map[string]any{"after": "b", "limit": 1}, "c"},
+		{map[string]any{"after": "d"}, ""},
+	} {
+		got, _ := e.mustOK(t, logical.ListOperation, "consent/ob/", c.data).Data["keys"].([]string)
+		if strings.Join(got, ",") != c.want {
+			t.Errorf("list %v = %v, want %s", c.data, got, c.want)
+		}
 	}
 }
