@@ -250,16 +250,18 @@ func (b *backend) consentDelete(ctx context.Context, req *logical.Request, d *fr
 	}
 	var warning string
 	if rec.Token != nil && rec.Token.RefreshToken != "" {
-		err := b.revokeConsent(ctx, req.Storage, config, rec.Token.RefreshToken)
+		status, why, err := b.revokeConsent(ctx, req.Storage, config, rec.Token.RefreshToken)
 		switch {
-		case err != nil && !force:
-			var resp *logical.Response
-			if resp, err = upstreamError(config, id, err); resp != nil {
-				return resp, nil
-			}
-			return nil, fmt.Errorf("%w (nothing removed; force=true removes the consent anyway)", err)
 		case err != nil:
-			warning = fmt.Sprintf("consent %s/%s removed, but its refresh token was not revoked at the bank: %s", config, id, err)
+			return nil, err
+		case why != "" && !force:
+			msg := fmt.Sprintf("consent %s/%s: %s (nothing removed; force=true removes the consent anyway)", config, id, why)
+			if status == http.StatusBadGateway {
+				return nil, logical.CodedError(status, msg)
+			}
+			return logical.ErrorResponse("%s", msg), nil
+		case why != "":
+			warning = fmt.Sprintf("consent %s/%s removed (force=true), but its refresh token was not revoked at the bank: %s", config, id, why)
 		}
 	}
 	if err := req.Storage.Delete(ctx, consentKey(config, id)); err != nil {
@@ -273,17 +275,22 @@ func (b *backend) consentDelete(ctx context.Context, req *logical.Request, d *fr
 	return resp, nil
 }
 
-// revokeConsent revokes a refresh token at config's revocation endpoint.
-func (b *backend) revokeConsent(ctx context.Context, s logical.Storage, config, refreshToken string) error {
+// revokeConsent revokes a refresh token at config's revocation endpoint
+// (RFC 7009). It returns why it could not, with the HTTP status to answer
+// (400: the config cannot be used; 502: the bank failed), or "".
+func (b *backend) revokeConsent(ctx context.Context, s logical.Storage, config, refreshToken string) (int, string, error) {
 	cc, resp, err := b.consentClientFor(ctx, s, config)
 	if err != nil {
-		return err
+		return 0, "", err
 	}
 	if resp != nil {
-		return errors.New(resp.Error().Error())
+		return http.StatusBadRequest, resp.Error().Error(), nil
 	}
 	defer b.closeConsentClient(config, cc)
-	return cc.fc.Revoke(ctx, refreshToken)
+	if err := cc.fc.Revoke(ctx, refreshToken); err != nil {
+		return http.StatusBadGateway, err.Error(), nil
+	}
+	return http.StatusOK, "", nil
 }
 
 func (b *backend) consentList(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {

@@ -345,3 +345,25 @@ func TestConsentListPages(t *testing.T) {
 		}
 	}
 }
+
+// A delete whose revocation fails removes nothing (502), unless force=true.
+func TestConsentDeleteWhenTheBankFails(t *testing.T) {
+	e := newConsentEnv(t, 0)
+	e.authorize(t, "alice")
+	e.op.Close() // the bank is gone
+	resp, err := e.request(t, logical.DeleteOperation, "consent/ob/alice", nil)
+	if err == nil || !strings.Contains(err.Error(), "consent ob/alice: revoke: request failed") ||
+		!strings.Contains(err.Error(), "nothing removed") {
+		t.Fatalf("delete with the bank down: %v %v", resp, err)
+	}
+	if rec, _ := readConsent(context.Background(), e.storage, "ob", "alice"); rec == nil || rec.Token == nil {
+		t.Fatal("a failed delete removed the consent")
+	}
+	resp = e.mustOK(t, logical.DeleteOperation, "consent/ob/alice", map[string]any{"force": true})
+	if len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "not revoked at the bank") {
+		t.Errorf("forced delete warnings %v", resp.Warnings)
+	}
+	if rec, _ := readConsent(context.Background(), e.storage, "ob", "alice"); rec != nil {
+		t.Error("a forced delete kept the consent")
+	}
+}
