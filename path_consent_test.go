@@ -228,6 +228,11 @@ func TestConsentDenialAndWrongState(t *testing.T) {
 	if strings.Join(list, ",") != "bob,carol" {
 		t.Errorf("list %v", list)
 	}
+	// The config cannot be deleted from under its consents.
+	r, err = e.request(t, logical.DeleteOperation, "config/ob", nil)
+	if err != nil || !r.IsError() || !strings.Contains(r.Error().Error(), "config ob has 2 consents: delete them first") {
+		t.Errorf("config delete with consents: %v %v", r, err)
+	}
 }
 
 // Twenty readers of an expired token cost one refresh.
