@@ -3,14 +3,18 @@ package bankauth
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/bankauth/vault-plugin-secrets-bankauth/fapi"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/internal/oidcop"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -370,5 +374,64 @@ func TestConsentDeleteWhenTheBankFails(t *testing.T) {
 	}
 	if rec, _ := readConsent(context.Background(), e.storage, "ob", "alice"); rec != nil {
 		t.Error("a forced delete kept the consent")
+	}
+}
+
+func TestConsentRefreshTokenSpent(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		err   error
+		spent bool
+	}{
+		{"invalid_grant", &fapi.Error{Step: fapi.StepRefresh, Status: 400, Code: "invalid_grant"}, true},
+		{"server error", &fapi.Error{Step: fapi.StepRefresh, Status: 503, Code: "temporarily_unavailable"}, false},
+		{"invalid_client", &fapi.Error{Step: fapi.StepRefresh, Status: 401, Code: "invalid_client"}, false},
+		{"a 200 that could not be read", &fapi.Error{Step: fapi.StepRefresh, Status: 200, Msg: "the answer has no access_token"}, true},
+		{"not sent: cannot sign", &fapi.Error{Step: fapi.StepRefresh, Msg: "cannot sign the DPoP proof"}, false},
+		{"other", errors.New("boom"), false},
+	} {
+		if got := refreshTokenSpent(c.err); got != c.spent {
+			t.Errorf("%s: spent %v, want %v", c.name, got, c.spent)
+		}
+	}
+}
+
+// A refresh that got no answer may have spent the refresh token at the
+// bank: it is never sent again. One whose connection failed was never
+// sent, and keeps the token.
+func TestConsentRefreshWithoutAnswer(t *testing.T) {
+	hangUp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	defer hangUp.Close()
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	for _, c := range []struct {
+		name, endpoint string
+		spent          bool
+	}{{"hang-up after the request", hangUp.URL + "/token", true}, {"connection refused", gone.URL + "/token", false}} {
+		fc := &fapi.Client{HTTP: &http.Client{Timeout: 5 * time.Second}, ClientID: "c", Auth: fapi.TLSClientAuth{},
+			Metadata: &fapi.Metadata{Issuer: "http://127.0.0.1", TokenEndpoint: c.endpoint}}
+		_, err := fc.Refresh(context.Background(), "refresh-token-value", "")
+		if err == nil || refreshTokenSpent(err) != c.spent {
+			t.Errorf("%s: %v: spent %v, want %v", c.name, err, refreshTokenSpent(err), c.spent)
+		}
+	}
+	// Through the backend: with the bank gone, a forced refresh keeps the
+	// consent and serves the still valid token with a warning.
+	e := newConsentEnv(t, 0)
+	e.authorize(t, "alice")
+	e.op.Close()
+	resp := e.mustOK(t, logical.UpdateOperation, "token/ob/alice", nil)
+	if len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "could not be refreshed: refresh: request failed") {
+		t.Errorf("warnings %v", resp.Warnings)
+	}
+	rec, _ := readConsent(context.Background(), e.storage, "ob", "alice")
+	if rec.State != consentAuthorized || rec.Token == nil || rec.LastError == "" {
+		t.Errorf("state %s, token kept %v, last_error %q", rec.State, rec.Token != nil, rec.LastError)
 	}
 }

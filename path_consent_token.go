@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"net"
 	"time"
 
 	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
@@ -159,20 +159,27 @@ func (b *backend) refreshConsent(ctx context.Context, s logical.Storage, config,
 }
 
 // refreshTokenSpent reports whether a failed refresh leaves the refresh
-// token unusable: the bank's invalid_grant, or no answer at all (the bank
-// may have used it, and a bank with reuse detection revokes the whole
-// grant when it sees it again). An egress refusal never left the plugin.
+// token unusable: the bank's invalid_grant; a request sent that got no
+// answer (the bank may have used the token, and a bank with reuse
+// detection revokes the whole grant when it sees it again); or a success
+// status whose answer could not be read (the bank rotated it). A request
+// refused by the egress policy, or that failed before it was sent, left
+// the token as it was, and so did one whose connection could not be made.
 func refreshTokenSpent(err error) bool {
 	if fapi.IsInvalidGrant(err) {
 		return true
 	}
 	var fe *fapi.Error
-	var ee *bank.EgressError
-	if errors.As(err, &fe) && fe.Status == 0 && !errors.As(err, &ee) &&
-		!errors.Is(err, context.Canceled) && strings.HasPrefix(fe.Msg, "request failed") {
+	if !errors.As(err, &fe) {
+		return false
+	}
+	if fe.Status >= 200 && fe.Status <= 299 {
 		return true
 	}
-	return false
+	var ee *bank.EgressError
+	var oe *net.OpError
+	notSent := errors.As(err, &ee) || errors.Is(err, context.Canceled) || (errors.As(err, &oe) && oe.Op == "dial")
+	return fe.Status == 0 && fe.Unwrap() != nil && !notSent
 }
 
 // reauthorization is the 400 for a consent without a usable token.
