@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -433,5 +434,40 @@ func TestConsentRefreshWithoutAnswer(t *testing.T) {
 	rec, _ := readConsent(context.Background(), e.storage, "ob", "alice")
 	if rec.State != consentAuthorized || rec.Token == nil || rec.LastError == "" {
 		t.Errorf("state %s, token kept %v, last_error %q", rec.State, rec.Token != nil, rec.LastError)
+	}
+}
+
+// failingPuts is storage whose writes fail while fail is set.
+type failingPuts struct {
+	logical.Storage
+	fail atomic.Bool
+}
+
+func (f *failingPuts) Put(ctx context.Context, se *logical.StorageEntry) error {
+	if f.fail.Load() {
+		return errors.New("storage unavailable")
+	}
+	return f.Storage.Put(ctx, se)
+}
+
+// A rotated refresh token whose successor could not be stored is never
+// sent again: the consent needs re-authorization instead.
+func TestConsentRefreshTokenNeverSentTwice(t *testing.T) {
+	e := newConsentEnv(t, 0)
+	e.authorize(t, "alice")
+	fs := &failingPuts{Storage: e.storage}
+	fs.fail.Store(true)
+	_, err := e.b.HandleRequest(context.Background(), &logical.Request{Operation: logical.UpdateOperation, Path: "token/ob/alice", Storage: fs})
+	if err == nil {
+		t.Fatal("a refresh whose result could not be stored succeeded")
+	}
+	consumed := e.op.Events("refresh_token.consumed")
+	fs.fail.Store(false)
+	resp, err := e.request(t, logical.UpdateOperation, "token/ob/alice", nil)
+	if err != nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "needs re-authorization: the refresh token was sent to the bank before") {
+		t.Fatalf("second refresh: %v %v", resp, err)
+	}
+	if e.op.Events("refresh_token.consumed") != consumed || consumed != 1 {
+		t.Errorf("the bank saw %d refreshes, then %d more", consumed, e.op.Events("refresh_token.consumed")-consumed)
 	}
 }

@@ -2,9 +2,11 @@ package bankauth
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
@@ -102,6 +104,16 @@ func (b *backend) refreshConsent(ctx context.Context, s logical.Storage, config,
 		}
 		return reauthorization(config, id, rec), nil
 	}
+	key := consentKey(config, id)
+	if b.sentRefresh.spent(key, old.RefreshToken) {
+		rec.State, rec.Token = consentRevoked, nil
+		rec.LastError = "the refresh token was sent to the bank before, and what the bank answered could not be stored"
+		if err := putConsent(ctx, s, config, id, rec); err != nil {
+			return nil, err
+		}
+		b.sentRefresh.forget(key)
+		return reauthorization(config, id, rec), nil
+	}
 	cc, resp, err := b.consentClientFor(ctx, s, config)
 	if resp != nil || err != nil {
 		return resp, err
@@ -112,6 +124,7 @@ func (b *backend) refreshConsent(ctx context.Context, s logical.Storage, config,
 	if err != nil {
 		rec.LastError = err.Error()
 		if refreshTokenSpent(err) {
+			b.sentRefresh.mark(key, old.RefreshToken) // until the outcome is stored
 			rec.State, rec.Token = consentRevoked, nil
 			if !rec.ConsentExpiresAt.IsZero() && !now.Before(rec.ConsentExpiresAt) {
 				rec.State = consentExpired
@@ -120,6 +133,7 @@ func (b *backend) refreshConsent(ctx context.Context, s logical.Storage, config,
 		if perr := putConsent(ctx, s, config, id, rec); perr != nil {
 			return nil, perr
 		}
+		b.sentRefresh.forget(key)
 		b.Logger().Warn("consent refresh failed", "config", config, "consent", id, "error", err.Error(), "state", rec.State)
 		if rec.Token == nil {
 			return reauthorization(config, id, rec), nil
@@ -150,9 +164,13 @@ func (b *backend) refreshConsent(ctx context.Context, s logical.Storage, config,
 	if !tok.RefreshTokenExpiresAt.IsZero() {
 		rec.ConsentExpiresAt = tok.RefreshTokenExpiresAt
 	}
+	if tok.RefreshToken != old.RefreshToken {
+		b.sentRefresh.mark(key, old.RefreshToken) // rotated: the old one is spent until the new one is stored
+	}
 	if err := putConsent(ctx, s, config, id, rec); err != nil {
 		return nil, err
 	}
+	b.sentRefresh.forget(key)
 	b.Logger().Debug("consent token refreshed", "config", config, "consent", id,
 		"expires_at", tok.ExpiresAt.UTC().Format(time.RFC3339), "rotated", tok.RefreshToken != old.RefreshToken)
 	return b.consentTokenResponse(tok, lease), nil
@@ -180,6 +198,24 @@ func refreshTokenSpent(err error) bool {
 	var oe *net.OpError
 	notSent := errors.As(err, &ee) || errors.Is(err, context.Canceled) || (errors.As(err, &oe) && oe.Op == "dial")
 	return fe.Status == 0 && fe.Unwrap() != nil && !notSent
+}
+
+// sentRefresh remembers, per consent, a refresh token that was sent and
+// spent (rotated, or with an unknown outcome) while the consent that still
+// holds it has not been stored since: should that store fail, the token is
+// never sent again from this node. Entries live only between a refresh and
+// its store, or after a failed store.
+type sentRefresh struct{ m sync.Map }
+
+func refreshHash(rt string) [32]byte { return sha256.Sum256([]byte(rt)) }
+
+func (s *sentRefresh) mark(key, rt string) { s.m.Store(key, refreshHash(rt)) }
+
+func (s *sentRefresh) forget(key string) { s.m.Delete(key) }
+
+func (s *sentRefresh) spent(key, rt string) bool {
+	h, ok := s.m.Load(key)
+	return ok && h.([32]byte) == refreshHash(rt)
 }
 
 // reauthorization is the 400 for a consent without a usable token.
