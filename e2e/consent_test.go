@@ -37,9 +37,9 @@ type consentRig struct {
 	audit string
 }
 
-func newConsentRig(t *testing.T) *consentRig {
+func newConsentRig(t *testing.T, opts vaulttest.Options, tokenTTL int) *consentRig {
 	t.Helper()
-	srv := ownVault(t, vaulttest.Options{})
+	srv := ownVault(t, opts)
 	r := &consentRig{srv: srv, mount: "bankauth", audit: filepath.Join(srv.Dir(), "audit.log")}
 	if _, err := srv.MustCLI("audit", "enable", "file", "file_path="+r.audit); err != nil {
 		t.Fatal(err)
@@ -55,7 +55,7 @@ func newConsentRig(t *testing.T) *consentRig {
 	}
 	jwks, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	op, err := oidcop.Start(oidcop.Options{FAPI: "2.0", DPoPNonce: true, AccessTokenTTL: consentTokenTTL, Clients: []oidcop.Client{{
+	op, err := oidcop.Start(oidcop.Options{FAPI: "2.0", DPoPNonce: true, AccessTokenTTL: tokenTTL, Clients: []oidcop.Client{{
 		ClientID: consentClient, RedirectURIs: []string{consentRedirect}, TokenEndpointAuthMethod: "private_key_jwt",
 		TokenEndpointAuthSigningAlg: "ES256", JWKS: jwks, GrantTypes: []string{"authorization_code", "refresh_token"},
 		ResponseTypes: []string{"code"}, DPoPBoundAccessTokens: true, IDTokenSignedResponseAlg: "ES256",
@@ -73,6 +73,14 @@ func newConsentRig(t *testing.T) *consentRig {
 	r.op = op
 	r.cli(t, "write", r.mount+"/key/obsig", "allowed_endpoints="+op.Issuer+"/", "allowed_audiences="+op.Issuer)
 	return r
+}
+
+// configure writes config/ob: the example config against the rig's bank.
+func (r *consentRig) configure(t *testing.T) {
+	t.Helper()
+	r.cli(t, "write", r.mount+"/config/ob", "provider=oauth2", "grant_type=authorization_code", "issuer="+r.op.Issuer,
+		"client_id="+consentClient, "auth_method=private_key_jwt", "signing_key=obsig", "dpop_key=obdpop",
+		"redirect_uris="+consentRedirect, "scope=openid accounts offline_access", "fapi=2.0")
 }
 
 // cli runs the vault CLI with -format=json and returns the answer's data.
@@ -159,11 +167,9 @@ func (r *consentRig) begin(t *testing.T, id string) string {
 // No code, state or token appears in a consent read, Vault's log or the audit
 // log.
 func TestConsentThroughVault(t *testing.T) {
-	r := newConsentRig(t)
+	r := newConsentRig(t, vaulttest.Options{}, consentTokenTTL)
 	m := r.mount
-	r.cli(t, "write", m+"/config/ob", "provider=oauth2", "grant_type=authorization_code", "issuer="+r.op.Issuer,
-		"client_id="+consentClient, "auth_method=private_key_jwt", "signing_key=obsig", "dpop_key=obdpop",
-		"redirect_uris="+consentRedirect, "scope=openid accounts offline_access", "fapi=2.0")
+	r.configure(t)
 	cfg := r.cli(t, "read", m+"/config/ob")
 	for _, f := range []string{"authorization_url", "par_url", "token_url", "revocation_url", "jwks_uri"} {
 		if s, _ := cfg[f].(string); !strings.HasPrefix(s, r.op.Issuer+"/") {
@@ -340,5 +346,37 @@ func TestConsentThroughVault(t *testing.T) {
 				t.Errorf("a code, state or token appears in %s", where)
 			}
 		}
+	}
+}
+
+// TestConsentSurvivesVaultRestart: a consent's tokens and a pending attempt
+// are in Vault's storage, not the plugin's memory. After a restart (a new
+// Vault and plugin process) the cached token is served without a bank
+// request, a forced refresh still rotates, and an attempt begun before the
+// restart completes after it.
+func TestConsentSurvivesVaultRestart(t *testing.T) {
+	r := newConsentRig(t, vaulttest.Options{Storage: "file"}, 600)
+	m := r.mount
+	r.configure(t)
+	loc := follow(t, r.begin(t, "alice"), nil)
+	r.cli(t, "write", m+"/consent/ob/alice/callback", "callback_url="+loc)
+	before, _ := r.cli(t, "read", m+"/token/ob/alice")["access_token"].(string)
+	seen.add(before)
+	pending := r.begin(t, "bob")
+	if err := r.srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := r.cli(t, "read", m+"/token/ob/alice")["access_token"].(string)
+	if after != before || r.op.Events("refresh_token.consumed") != 0 {
+		t.Errorf("after the restart: same token %v, bank refreshes %d", after == before, r.op.Events("refresh_token.consumed"))
+	}
+	forced, _ := r.cli(t, "write", "-f", m+"/token/ob/alice")["access_token"].(string)
+	seen.add(forced)
+	if forced == before || r.op.Events("refresh_token.consumed") != 1 {
+		t.Errorf("forced refresh after the restart: new token %v, bank refreshes %d", forced != before, r.op.Events("refresh_token.consumed"))
+	}
+	loc = follow(t, pending, http.Header{"X-Test-User": {"bob"}})
+	if got := r.cli(t, "write", m+"/consent/ob/bob/callback", "callback_url="+loc); got["state"] != "authorized" || got["sub"] != "bob" {
+		t.Errorf("callback after the restart: %v", got)
 	}
 }
