@@ -162,6 +162,13 @@ func (s *Server) Withdraw(account string) error {
 	return nil
 }
 
+// Events counts the token events of that name the server logged so far
+// (refresh_token.consumed, refresh_token.destroyed,
+// authorization_code.consumed, grant.revoked).
+func (s *Server) Events(name string) int {
+	return strings.Count(s.Log(), "oidcop event "+name+"\n")
+}
+
 // Log is what the server printed so far.
 func (s *Server) Log() string { return s.log.String() }
 

@@ -130,5 +130,11 @@ const server = createServer(async (req, res) => {
     res.end(`oidcop: ${err && err.message}`);
   }
 });
+// Token events, by name only (never a token), so tests can count what the
+// bank did: refreshes (refresh_token.consumed, when rotating), revocations
+// (refresh_token.destroyed), codes redeemed (authorization_code.consumed).
+for (const ev of ['refresh_token.consumed', 'refresh_token.destroyed', 'authorization_code.consumed', 'grant.revoked']) {
+  provider.on(ev, () => console.log(`oidcop event ${ev}`));
+}
 provider.on('server_error', (_ctx, err) => console.error('oidcop server_error', err));
 server.listen(conf.port, '127.0.0.1', () => console.log(`oidcop listening on ${conf.issuer}`));
