@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -131,4 +132,25 @@ func userinfo(t *testing.T, url, token, proof string) (int, string, string) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body), resp.Header.Get("DPoP-Nonce")
+}
+
+// TestConsentDPoPProofRefreshesAStaleToken: a proof never binds a token a
+// reader would not get: a stale token is refreshed first (one refresh), and
+// the proof's ath is the new token's, the one the next read answers.
+func TestConsentDPoPProofRefreshesAStaleToken(t *testing.T) {
+	e := newConsentEnv(t, 3)
+	e.authorize(t, "alice")
+	first := e.mustOK(t, logical.ReadOperation, "token/ob/alice", nil).Data["access_token"].(string)
+	time.Sleep(3 * time.Second) // the backend's clock follows the bank's
+	e.clock.Advance(3 * time.Second)
+	proof := e.mustOK(t, logical.UpdateOperation, "dpop/ob", map[string]any{"consent": "alice", "htm": "POST", "htu": "https://rs.bank.example/payments"}).Data["dpop"].(string)
+	now := e.mustOK(t, logical.ReadOperation, "token/ob/alice", nil).Data["access_token"].(string)
+	_, _, c := dpopClaimsOf(t, proof)
+	sum := sha256.Sum256([]byte(now))
+	if now == first || c.ATH != base64.RawURLEncoding.EncodeToString(sum[:]) {
+		t.Errorf("proof binds %s; the token was refreshed: %v", c.ATH, now != first)
+	}
+	if n := e.op.Events("refresh_token.consumed"); n != 1 {
+		t.Errorf("the bank saw %d refreshes", n)
+	}
 }
