@@ -10,6 +10,7 @@ package bankauth
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -125,7 +126,27 @@ func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (resp
 		return resp, nil
 	}
 	resp, err = b.Backend.HandleRequest(ctx, req)
+	if err == nil && notFound(req, resp) {
+		return nil, logical.CodedError(http.StatusNotFound, req.Path+": not found")
+	}
 	return redactEchoes(p, req.Data, resp, err)
+}
+
+// notFound reports whether resp is a read that found nothing or a list of
+// no keys: Vault would answer those 404 with no message at all, which tells
+// a caller nothing; the plugin answers 404 saying what was not found.
+func notFound(req *logical.Request, resp *logical.Response) bool {
+	switch req.Operation {
+	case logical.ReadOperation:
+		return resp == nil
+	case logical.ListOperation:
+		if resp == nil {
+			return true
+		}
+		keys, _ := resp.Data["keys"].([]string)
+		return len(keys) == 0 && len(resp.Data) <= 1 && len(resp.Warnings) == 0
+	}
+	return false
 }
 
 // HandleExistenceCheck tells Vault whether a write creates or updates, from
