@@ -163,6 +163,11 @@ func (b *backend) configRead(ctx context.Context, req *logical.Request, d *frame
 			}
 		}
 	}
+	if cfg.IsAuthorizationCode() { // metadata age, endpoints set by hand, a held-back refresh (config_authcode_meta.go)
+		for k, v := range authServerData(cfg) {
+			data[k] = v
+		}
+	}
 	return &logical.Response{Data: data}, nil
 }
 

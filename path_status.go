@@ -131,6 +131,11 @@ func (b *backend) statusRead(ctx context.Context, req *logical.Request, d *frame
 	if data["keys"], err = keyStatus(ctx, req.Storage, cfg, b.keys.clock()); err != nil { // key_status.go
 		return nil, err
 	}
+	if cfg.IsAuthorizationCode() { // the issuer's metadata (config_authcode_meta.go)
+		for k, v := range authServerData(cfg) {
+			data[k] = v
+		}
+	}
 	return &logical.Response{Data: data}, nil
 }
 
