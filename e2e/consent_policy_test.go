@@ -36,7 +36,8 @@ path "bankauth/consent/ob" {
 // name, under the per-user policy, read the token of their own consent and
 // get 403 for the other's, for any consent read and for configs. The
 // consents are started and called back under the app policy, which reads no
-// token.
+// token. A user whose entity Vault created itself (a generated name) gets
+// nothing from the template.
 func TestConsentPolicyPerUser(t *testing.T) {
 	r := newConsentRig(t, vaulttest.Options{}, 600)
 	m := r.mount
@@ -128,6 +129,15 @@ func TestConsentPolicyPerUser(t *testing.T) {
 	}
 	if tokens["alice"] == "" || tokens["alice"] == tokens["bob"] {
 		t.Error("alice and bob were served the same token")
+	}
+
+	// A user whose entity Vault made at the first login has a generated
+	// name (entity_<hex>), not the user's: the template does not give
+	// them token/ob/<user>.
+	mustOut(t, srv, "write", "auth/userpass/users/carol", "password=pw-carol-Xy9!", "token_policies=consent-user")
+	carol := strings.TrimSpace(mustOut(t, srv, "write", "-field=token", "auth/userpass/login/carol", "password=pw-carol-Xy9!"))
+	if res := srv.CLI(carol, "read", m+"/token/ob/carol"); !strings.Contains(res.Stderr, "Code: 403") {
+		t.Errorf("carol, whose entity has a generated name, was not refused token/ob/carol: exit %d %s", res.ExitCode, res.Stderr)
 	}
 }
 
