@@ -218,6 +218,13 @@ Reading status/<name> shows, without any secret or token:
     another reader's fetch), stale_served (reads given a stale, unexpired
     token while the bank failed).
 
+A config with grant_type=authorization_code also shows its issuer's
+metadata: metadata_fetched_at (the document in use; null when every
+endpoint is set by hand), metadata_checked_at (the last fetch, applied or
+not), metadata_pending_change (endpoints a refresh would move to another
+host: held back until an operator rewrites the config), metadata_refresh_error
+and endpoints_set_by_hand.
+
 A missing config gives no value (404).
 `
 
