@@ -162,6 +162,9 @@ func (b *backend) consentClientFor(ctx context.Context, s logical.Storage, name 
 	if !cfg.IsAuthorizationCode() {
 		return nil, logical.ErrorResponse("config %s does not have grant_type authorization_code: consents need one", name), nil
 	}
+	if cfg, err = b.refreshAuthServer(ctx, s, name, cfg); err != nil || cfg == nil { // metadata older than 24h (config_authcode_refresh.go)
+		return nil, logical.ErrorResponse("no config %s", name), err
+	}
 	if err := cfg.Validate(); err != nil { // purposes and pins, as they are now
 		var fe *bank.FieldError
 		if errors.As(err, &fe) {
