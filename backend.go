@@ -46,6 +46,7 @@ func factoryWithClock(ctx context.Context, conf *logical.BackendConfig, clock cl
 		ReadOnly:   b.storageReadOnly,
 		RefreshLag: b.observeRefreshLag,
 		Panicked:   b.metrics.panics.Inc,
+		Consents:   consentSource{b, b.storage},
 	})
 	return b, nil
 }
@@ -164,6 +165,10 @@ func (b *backend) invalidate(ctx context.Context, key string) {
 	case strings.HasPrefix(key, keyPrefix): // configs using the key sign with its new version
 		b.broker.ForgetAll()
 		b.jwks.reload(ctx, b.storage, strings.TrimPrefix(key, keyPrefix))
+	case strings.HasPrefix(key, consentPrefix):
+		if config, id, ok := strings.Cut(strings.TrimPrefix(key, consentPrefix), "/"); ok {
+			b.broker.ForgetConsent(config, id)
+		}
 	case strings.HasPrefix(key, tokenPrefix):
 		b.broker.Forget(strings.TrimPrefix(key, tokenPrefix))
 	case key == settingsKey:

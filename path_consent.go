@@ -205,6 +205,7 @@ func (b *backend) consentBegin(ctx context.Context, req *logical.Request, d *fra
 	if err := putConsent(ctx, req.Storage, config, id, rec); err != nil {
 		return nil, err
 	}
+	b.broker.ExpireAttemptAt(config, id, a.ExpiresAt)
 	b.Logger().Debug("consent attempt started", "config", config, "consent", id, "expires_at", a.ExpiresAt.UTC().Format(time.RFC3339))
 	return &logical.Response{Data: map[string]any{
 		"authorization_url": a.AuthorizationURL,
@@ -244,6 +245,7 @@ func (b *backend) consentDelete(ctx context.Context, req *logical.Request, d *fr
 	config, id := d.Get("config").(string), d.Get("id").(string)
 	force := d.Get(fieldForce).(bool)
 	defer b.consents.lock(config, id)()
+	defer b.broker.ForgetConsent(config, id) // before the lock is released
 	rec, err := readConsent(ctx, req.Storage, config, id)
 	if err != nil || rec == nil {
 		return nil, err

@@ -91,6 +91,7 @@ func (b *backend) consentCallback(ctx context.Context, req *logical.Request, d *
 		return resp, nil
 	}
 	defer b.consents.lock(config, id)()
+	defer b.broker.ForgetConsent(config, id) // the tokens change: before the lock is released
 	rec, err := readConsent(ctx, req.Storage, config, id)
 	if err != nil {
 		return nil, err
