@@ -40,13 +40,14 @@ func factoryWithClock(ctx context.Context, conf *logical.BackendConfig, clock cl
 	// req.Storage: they use the mount's storage view.
 	b.storage = conf.StorageView
 	b.broker = broker.New(broker.Options{
-		Clock:      clock,
-		Logger:     b.Logger(),
-		Store:      store{b, b.storage},
-		ReadOnly:   b.storageReadOnly,
-		RefreshLag: b.observeRefreshLag,
-		Panicked:   b.metrics.panics.Inc,
-		Consents:   consentSource{b, b.storage},
+		Clock:        clock,
+		Logger:       b.Logger(),
+		Store:        store{b, b.storage},
+		ReadOnly:     b.storageReadOnly,
+		RefreshLag:   b.observeRefreshLag,
+		Panicked:     b.metrics.panics.Inc,
+		Consents:     consentSource{b, b.storage},
+		AttemptSweep: attemptSweepEvery,
 	})
 	return b, nil
 }

@@ -71,4 +71,39 @@ func TestConsentAttemptRemovedAtExpiry(t *testing.T) {
 	if n := e.b.broker.Planned(); n != 0 {
 		t.Errorf("%d tasks still planned", n)
 	}
+	if keys, _ := e.storage.List(context.Background(), attemptIndexPrefix+"ob/"); len(keys) != 0 {
+		t.Errorf("attempt index keeps %v", keys)
+	}
+}
+
+// An attempt written before a restart is removed by the periodic sweep of
+// the attempt index (the mount itself reads nothing of consent/).
+func TestConsentAttemptSweptAfterRestart(t *testing.T) {
+	e := newConsentEnv(t, 0)
+	e.mustOK(t, logical.UpdateOperation, "consent/ob/bob", map[string]any{"ttl": "5m"})
+	// The restart: a new backend on the same storage and clock.
+	conf := logical.TestBackendConfig()
+	conf.StorageView = e.storage
+	nb, err := factoryWithClock(context.Background(), conf, e.clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.b.Clean(context.Background())
+	e.b = nb
+	t.Cleanup(func() { nb.Clean(context.Background()) })
+	if n := nb.broker.Planned(); n != 0 {
+		t.Fatalf("the new backend planned %d tasks at mount", n)
+	}
+	e.step(5 * time.Minute)
+	if rec, _ := readConsent(context.Background(), e.storage, "ob", "bob"); rec == nil || rec.Attempt == nil {
+		t.Fatal("removed before the sweep")
+	}
+	e.step(attemptSweepEvery - 5*time.Minute)
+	rec, err := readConsent(context.Background(), e.storage, "ob", "bob")
+	if err != nil || rec == nil || rec.Attempt != nil || rec.State != consentExpired {
+		t.Fatalf("after the sweep: %+v %v", rec, err)
+	}
+	if keys, _ := e.storage.List(context.Background(), attemptIndexPrefix); len(keys) != 0 {
+		t.Errorf("attempt index keeps %v", keys)
+	}
 }

@@ -2,6 +2,7 @@ package bankauth
 
 import (
 	"context"
+	"strings"
 
 	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/broker"
@@ -63,21 +64,54 @@ func (c consentSource) RenewConsent(ctx context.Context, config, id, held string
 
 // ExpireAttempt removes the consent's attempt once it has expired: its
 // secrets (PKCE verifier, state, nonce) leave storage, and a consent never
-// authorized shows expired.
+// authorized shows expired. Its entry in the attempt index goes with it.
 func (c consentSource) ExpireAttempt(ctx context.Context, config, id string) error {
 	defer c.b.consents.lock(config, id)()
+	now := c.b.clock.Now()
 	rec, err := readConsent(ctx, c.s, config, id)
-	if err != nil || rec == nil || rec.Attempt == nil || c.b.clock.Now().Before(rec.Attempt.ExpiresAt) {
+	if err != nil {
 		return err
 	}
-	rec.Attempt = nil
-	if rec.State == consentPending && rec.Token == nil {
-		rec.State = consentExpired
+	if rec != nil && rec.Attempt != nil && !now.Before(rec.Attempt.ExpiresAt) {
+		rec.Attempt = nil
+		if rec.State == consentPending && rec.Token == nil {
+			rec.State = consentExpired
+		}
+		if err := putConsent(ctx, c.s, config, id, rec); err != nil {
+			return err
+		}
+		c.b.Logger().Debug("expired consent attempt removed", "config", config, "consent", id)
 	}
-	if err := putConsent(ctx, c.s, config, id, rec); err != nil {
+	return dropAttemptIndex(ctx, c.s, config, id, now)
+}
+
+// SweepAttempts removes the expired attempts the attempt index names:
+// storage lists only attempts not yet swept, never every consent.
+func (c consentSource) SweepAttempts(ctx context.Context) error {
+	configs, err := c.s.List(ctx, attemptIndexPrefix)
+	if err != nil {
 		return err
 	}
-	c.b.Logger().Debug("expired consent attempt removed", "config", config, "consent", id)
+	now := c.b.clock.Now()
+	for _, cfg := range configs {
+		config := strings.TrimSuffix(cfg, "/")
+		ids, err := c.s.List(ctx, attemptIndexPrefix+cfg)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			exp, err := readAttemptIndex(ctx, c.s, config, id)
+			if err != nil {
+				return err
+			}
+			if !exp.IsZero() && now.Before(exp) {
+				continue
+			}
+			if err := c.ExpireAttempt(ctx, config, id); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

@@ -206,6 +206,11 @@ func (b *backend) consentBegin(ctx context.Context, req *logical.Request, d *fra
 		return nil, err
 	}
 	b.broker.ExpireAttemptAt(config, id, a.ExpiresAt)
+	if err := putAttemptIndex(ctx, req.Storage, config, id, a.ExpiresAt); err != nil {
+		// This node still removes the attempt at its expiry; only a restart
+		// before then leaves it to a later attempt or delete.
+		b.Logger().Warn("indexing a consent attempt failed", "config", config, "consent", id, "error", err)
+	}
 	b.Logger().Debug("consent attempt started", "config", config, "consent", id, "expires_at", a.ExpiresAt.UTC().Format(time.RFC3339))
 	return &logical.Response{Data: map[string]any{
 		"authorization_url": a.AuthorizationURL,
@@ -268,6 +273,9 @@ func (b *backend) consentDelete(ctx context.Context, req *logical.Request, d *fr
 	}
 	if err := req.Storage.Delete(ctx, consentKey(config, id)); err != nil {
 		return nil, err
+	}
+	if err := req.Storage.Delete(ctx, attemptIndexPrefix+config+"/"+id); err != nil {
+		b.Logger().Warn("removing a consent's attempt index entry failed", "config", config, "consent", id, "error", err) // swept later
 	}
 	if warning == "" {
 		return nil, nil

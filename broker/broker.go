@@ -35,6 +35,9 @@ type Options struct {
 	// background refreshes of consent tokens and removal of expired
 	// attempts (requests bring their own). Nil turns both off.
 	Consents ConsentSource
+	// AttemptSweep is how often the scheduler asks Consents to remove
+	// expired attempts that no planned removal covers; 0: never.
+	AttemptSweep time.Duration
 	// Panicked is told of each panic recovered in a background refresh (a
 	// defect: the plugin process, and every mount it serves, keeps going).
 	Panicked func()
@@ -86,6 +89,7 @@ func New(opts Options) *Broker {
 		b.panicked = func() {}
 	}
 	b.sched = newScheduler(b)
+	b.planSweep(opts.AttemptSweep)
 	return b
 }
 

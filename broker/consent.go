@@ -49,6 +49,10 @@ type ConsentSource interface {
 	// ExpireAttempt removes the consent's authorization attempt if it has
 	// expired (a newer one, or none, is left alone).
 	ExpireAttempt(ctx context.Context, config, id string) error
+	// SweepAttempts removes every expired attempt that storage knows of,
+	// those planned by an earlier process included; it must cost in
+	// proportion to the attempts stored, not to the consents.
+	SweepAttempts(ctx context.Context) error
 }
 
 // NoConsentError is returned for a consent that does not exist.

@@ -85,3 +85,34 @@ func (b *Broker) ExpireAttemptAt(config, id string, at time.Time) {
 	a := &attemptExpiry{config: strings.Clone(config), id: strings.Clone(id), plan: plan{index: -1}}
 	b.sched.add(a, nil, nanos(at))
 }
+
+// attemptSweep is the periodic task that asks the ConsentSource to remove
+// expired attempts no planned removal covers (an attempt written before
+// this process started, or by another node).
+type attemptSweep struct {
+	every time.Duration
+	plan  plan
+}
+
+func (a *attemptSweep) slot() *plan   { return &a.plan }
+func (a *attemptSweep) label() string { return "consent attempt sweep" }
+func (a *attemptSweep) run(ctx context.Context, b *Broker, _ any) {
+	defer b.sched.add(a, nil, b.clock.Now().Add(a.every).UnixNano())
+	if b.readOnly() {
+		return
+	}
+	if err := b.consentSrc.SweepAttempts(ctx); err != nil && ctx.Err() == nil {
+		b.logger.Warn("sweeping expired consent attempts failed", "error", err)
+	}
+}
+
+// planSweep starts the periodic attempt sweep, every every; the first runs
+// one period after the broker starts, so a mount does no such work.
+func (b *Broker) planSweep(every time.Duration) {
+	if every <= 0 || b.consentSrc == nil {
+		return
+	}
+	a := &attemptSweep{every: every, plan: plan{index: -1}}
+	b.sched.sweep = a
+	b.sched.add(a, nil, b.clock.Now().Add(every).UnixNano())
+}

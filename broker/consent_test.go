@@ -122,6 +122,22 @@ func (f *fakeConsents) ExpireAttempt(_ context.Context, config, id string) error
 	return nil
 }
 
+func (f *fakeConsents) SweepAttempts(ctx context.Context) error {
+	f.mu.Lock()
+	var keys []string
+	for k := range f.recs {
+		keys = append(keys, k)
+	}
+	f.mu.Unlock()
+	for _, k := range keys {
+		config, id, _ := strings.Cut(k, "/")
+		if err := f.ExpireAttempt(ctx, config, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (f *fakeConsents) refreshes() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -344,6 +360,32 @@ func TestConsentAttemptExpiresThroughScheduler(t *testing.T) {
 	defer src.mu.Unlock()
 	if len(src.expired) != 1 || b.Planned() != 0 {
 		t.Errorf("expired %v, planned %d", src.expired, b.Planned())
+	}
+}
+
+// Attempts no planned removal covers (written before a restart) are
+// removed by the periodic sweep; the mount itself does no such work.
+func TestConsentAttemptSweep(t *testing.T) {
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	src := newFakeConsents(clock)
+	src.authorize("ob/alice")
+	src.recs["ob/alice"].attemptExpires = clock.Now().Add(5 * time.Minute)
+	b := New(Options{Clock: clock, Consents: src, AttemptSweep: 10 * time.Minute})
+	defer b.Close()
+	if b.Planned() != 0 {
+		t.Fatalf("the sweep counts as %d planned tasks", b.Planned())
+	}
+	clock.Advance(9 * time.Minute)
+	b.WaitBackground()
+	if len(src.expired) != 0 {
+		t.Fatal("swept before the first period ended")
+	}
+	clock.Advance(time.Minute)
+	b.WaitBackground()
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	if len(src.expired) != 1 {
+		t.Errorf("expired %v after the sweep", src.expired)
 	}
 }
 

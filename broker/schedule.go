@@ -92,6 +92,7 @@ type scheduler struct {
 	stop   context.CancelFunc
 	wg     sync.WaitGroup
 	slots  chan struct{}
+	sweep  *attemptSweep // the periodic attempt sweep, if any; not counted by Planned
 }
 
 func newScheduler(b *Broker) *scheduler {
@@ -157,11 +158,16 @@ func (s *scheduler) poke() {
 	}
 }
 
-// Planned returns how many background refreshes are planned.
+// Planned returns how many background tasks are planned (refreshes and
+// attempt removals; the periodic attempt sweep not counted).
 func (b *Broker) Planned() int {
 	b.sched.mu.Lock()
 	defer b.sched.mu.Unlock()
-	return len(b.sched.q)
+	n := len(b.sched.q)
+	if b.sched.sweep != nil && b.sched.sweep.plan.index >= 0 {
+		n--
+	}
+	return n
 }
 
 // WaitBackground waits until no background refresh is due at the clock's
