@@ -9,13 +9,15 @@ import (
 
 // attemptIndexPrefix indexes the authorization attempts not yet swept:
 // consent-attempt/<config>/<id> holds the latest attempt's expiry (no
-// secret). The scheduler removes each attempt at its expiry; after a
-// restart, or for an attempt another node started, its periodic sweep
-// (attemptSweepEvery) lists this index, which holds only recent attempts,
-// never the whole of consent/.
+// secret). The scheduler removes each attempt at its expiry, but that plan
+// lives in memory: when the mount starts with attempts indexed (written
+// before a restart or a failover), the scheduler sweeps this index, which
+// holds only recent attempts, never the whole of consent/, every
+// attemptSweepEvery until none is left.
 const attemptIndexPrefix = "consent-attempt/"
 
-// attemptSweepEvery is how often the scheduler sweeps the attempt index.
+// attemptSweepEvery is how often the scheduler sweeps the attempt index
+// while it holds attempts from before the mount started.
 const attemptSweepEvery = 10 * time.Minute
 
 type attemptIndexEntry struct {
@@ -54,4 +56,16 @@ func dropAttemptIndex(ctx context.Context, s logical.Storage, config, id string,
 		return err
 	}
 	return s.Delete(ctx, attemptIndexPrefix+config+"/"+id)
+}
+
+// planAttemptSweep plans the sweep of attempts from before the mount
+// started, if any are indexed: one List of the index, nothing of consent/.
+func (b *backend) planAttemptSweep(ctx context.Context, s logical.Storage) {
+	keys, err := s.List(ctx, attemptIndexPrefix)
+	if err != nil {
+		b.Logger().Warn("cannot list the consent attempt index; sweeping it later", "error", err)
+	}
+	if err != nil || len(keys) > 0 {
+		b.broker.PlanAttemptSweep()
+	}
 }

@@ -91,6 +91,9 @@ func TestConsentAttemptSweptAfterRestart(t *testing.T) {
 	e.b.Clean(context.Background())
 	e.b = nb
 	t.Cleanup(func() { nb.Clean(context.Background()) })
+	if err := nb.Initialize(context.Background(), &logical.InitializationRequest{Storage: e.storage}); err != nil {
+		t.Fatal(err)
+	}
 	if n := nb.broker.Planned(); n != 0 {
 		t.Fatalf("the new backend planned %d tasks at mount", n)
 	}

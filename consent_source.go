@@ -86,33 +86,34 @@ func (c consentSource) ExpireAttempt(ctx context.Context, config, id string) err
 }
 
 // SweepAttempts removes the expired attempts the attempt index names:
-// storage lists only attempts not yet swept, never every consent.
-func (c consentSource) SweepAttempts(ctx context.Context) error {
+// storage lists only attempts not yet swept, never every consent. more
+// reports attempts left to expire.
+func (c consentSource) SweepAttempts(ctx context.Context) (more bool, err error) {
 	configs, err := c.s.List(ctx, attemptIndexPrefix)
 	if err != nil {
-		return err
+		return true, err
 	}
-	now := c.b.clock.Now()
 	for _, cfg := range configs {
 		config := strings.TrimSuffix(cfg, "/")
 		ids, err := c.s.List(ctx, attemptIndexPrefix+cfg)
 		if err != nil {
-			return err
+			return true, err
 		}
 		for _, id := range ids {
 			exp, err := readAttemptIndex(ctx, c.s, config, id)
 			if err != nil {
-				return err
+				return true, err
 			}
-			if !exp.IsZero() && now.Before(exp) {
+			if !exp.IsZero() && c.b.clock.Now().Before(exp) {
+				more = true
 				continue
 			}
 			if err := c.ExpireAttempt(ctx, config, id); err != nil {
-				return err
+				return true, err
 			}
 		}
 	}
-	return nil
+	return more, nil
 }
 
 // withConfig is tok with its config's settings for reads.

@@ -259,11 +259,12 @@ const pathConsentTokenHelpDesc = `
 Reading token/<config>/<id> returns the consent's access_token, token_type
 (DPoP when the config has a dpop_key, else Bearer), expires_in, expires_at
 and scope, with a non-renewable lease of the token's remaining life (none
-with lease=false). The token is cached with the consent while it has at least
-a fifth of its life left; then the next read renews it with the refresh
-grant. A bank that rotates refresh tokens gets the old one never again: the
-new one is stored before the new access token is handed out, and readers of
-a stale token wait for the one refresh.
+with lease=false). The token is cached in memory while it has at least a
+fifth of its life left, and renewed in the background while it is read
+within the config's background_refresh_idle; a stale one is renewed with the
+refresh grant by the next read. A bank that rotates refresh tokens gets the
+old one never again: the new one is stored before the new access token is
+handed out, and readers of a stale token wait for the one refresh.
 
 A refresh the bank answers invalid_grant (the user withdrew consent, or it
 expired) makes the consent revoked: reads answer 400 "consent <config>/<id>

@@ -35,8 +35,9 @@ type Options struct {
 	// background refreshes of consent tokens and removal of expired
 	// attempts (requests bring their own). Nil turns both off.
 	Consents ConsentSource
-	// AttemptSweep is how often the scheduler asks Consents to remove
-	// expired attempts that no planned removal covers; 0: never.
+	// AttemptSweep is how long after PlanAttemptSweep the scheduler asks
+	// Consents to remove expired attempts that no planned removal covers,
+	// and between such sweeps while any are left; 0: never.
 	AttemptSweep time.Duration
 	// Panicked is told of each panic recovered in a background refresh (a
 	// defect: the plugin process, and every mount it serves, keeps going).
@@ -60,6 +61,7 @@ type Broker struct {
 	epoch atomic.Uint64
 
 	consentSrc ConsentSource
+	sweepEvery time.Duration
 	cmu        sync.RWMutex
 	consents   consents // consents that were read (consent.go)
 
@@ -72,7 +74,7 @@ type Broker struct {
 func New(opts Options) *Broker {
 	b := &Broker{clock: opts.Clock, logger: opts.Logger, store: opts.Store, readOnly: opts.ReadOnly,
 		lag: opts.RefreshLag, panicked: opts.Panicked, conns: map[string]*conn{},
-		consentSrc: opts.Consents, consents: consents{}}
+		consentSrc: opts.Consents, consents: consents{}, sweepEvery: opts.AttemptSweep}
 	if b.clock == nil {
 		b.clock = clockwork.NewRealClock()
 	}
@@ -89,7 +91,6 @@ func New(opts Options) *Broker {
 		b.panicked = func() {}
 	}
 	b.sched = newScheduler(b)
-	b.planSweep(opts.AttemptSweep)
 	return b
 }
 

@@ -50,9 +50,10 @@ type ConsentSource interface {
 	// expired (a newer one, or none, is left alone).
 	ExpireAttempt(ctx context.Context, config, id string) error
 	// SweepAttempts removes every expired attempt that storage knows of,
-	// those planned by an earlier process included; it must cost in
+	// those planned by an earlier process included, and reports whether
+	// attempts not yet expired are left for a later sweep. It must cost in
 	// proportion to the attempts stored, not to the consents.
-	SweepAttempts(ctx context.Context) error
+	SweepAttempts(ctx context.Context) (more bool, err error)
 }
 
 // NoConsentError is returned for a consent that does not exist.

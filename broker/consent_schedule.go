@@ -86,33 +86,43 @@ func (b *Broker) ExpireAttemptAt(config, id string, at time.Time) {
 	b.sched.add(a, nil, nanos(at))
 }
 
-// attemptSweep is the periodic task that asks the ConsentSource to remove
-// expired attempts no planned removal covers (an attempt written before
-// this process started, or by another node).
-type attemptSweep struct {
-	every time.Duration
-	plan  plan
-}
+// attemptSweep is the task that asks the ConsentSource to remove expired
+// attempts no planned removal covers (written before this process
+// started). It is planned only while the source says such attempts are
+// left, so a mount without them has no timer for it.
+type attemptSweep struct{ plan plan }
 
 func (a *attemptSweep) slot() *plan   { return &a.plan }
 func (a *attemptSweep) label() string { return "consent attempt sweep" }
 func (a *attemptSweep) run(ctx context.Context, b *Broker, _ any) {
-	defer b.sched.add(a, nil, b.clock.Now().Add(a.every).UnixNano())
 	if b.readOnly() {
-		return
+		return // the active node sweeps
 	}
-	if err := b.consentSrc.SweepAttempts(ctx); err != nil && ctx.Err() == nil {
+	more, err := b.consentSrc.SweepAttempts(ctx)
+	if err != nil && ctx.Err() == nil {
 		b.logger.Warn("sweeping expired consent attempts failed", "error", err)
+	}
+	if more || err != nil {
+		b.PlanAttemptSweep()
 	}
 }
 
-// planSweep starts the periodic attempt sweep, every every; the first runs
-// one period after the broker starts, so a mount does no such work.
-func (b *Broker) planSweep(every time.Duration) {
-	if every <= 0 || b.consentSrc == nil {
+// PlanAttemptSweep plans a sweep of expired attempts one AttemptSweep
+// period from now (unless one is planned): call it when storage may hold
+// attempts no planned removal covers (at start, when any are indexed). The
+// sweep plans the next while attempts are left.
+func (b *Broker) PlanAttemptSweep() {
+	if b.sweepEvery <= 0 || b.consentSrc == nil {
 		return
 	}
-	a := &attemptSweep{every: every, plan: plan{index: -1}}
-	b.sched.sweep = a
-	b.sched.add(a, nil, b.clock.Now().Add(every).UnixNano())
+	s := b.sched
+	s.mu.Lock()
+	if s.sweep == nil {
+		s.sweep = &attemptSweep{plan: plan{index: -1}}
+	}
+	a, planned := s.sweep, s.sweep.plan.index >= 0
+	s.mu.Unlock()
+	if !planned {
+		s.add(a, nil, b.clock.Now().Add(b.sweepEvery).UnixNano())
+	}
 }

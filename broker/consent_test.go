@@ -122,7 +122,7 @@ func (f *fakeConsents) ExpireAttempt(_ context.Context, config, id string) error
 	return nil
 }
 
-func (f *fakeConsents) SweepAttempts(ctx context.Context) error {
+func (f *fakeConsents) SweepAttempts(ctx context.Context) (bool, error) {
 	f.mu.Lock()
 	var keys []string
 	for k := range f.recs {
@@ -132,10 +132,17 @@ func (f *fakeConsents) SweepAttempts(ctx context.Context) error {
 	for _, k := range keys {
 		config, id, _ := strings.Cut(k, "/")
 		if err := f.ExpireAttempt(ctx, config, id); err != nil {
-			return err
+			return true, err
 		}
 	}
-	return nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, r := range f.recs {
+		if !r.attemptExpires.IsZero() {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (f *fakeConsents) refreshes() int {
@@ -364,28 +371,41 @@ func TestConsentAttemptExpiresThroughScheduler(t *testing.T) {
 }
 
 // Attempts no planned removal covers (written before a restart) are
-// removed by the periodic sweep; the mount itself does no such work.
+// removed by the sweep, which plans itself again only while attempts are
+// left; without PlanAttemptSweep nothing is planned at all.
 func TestConsentAttemptSweep(t *testing.T) {
 	clock := clockwork.NewFakeClockAt(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	src := newFakeConsents(clock)
 	src.authorize("ob/alice")
+	src.authorize("ob/bob")
 	src.recs["ob/alice"].attemptExpires = clock.Now().Add(5 * time.Minute)
+	src.recs["ob/bob"].attemptExpires = clock.Now().Add(15 * time.Minute)
 	b := New(Options{Clock: clock, Consents: src, AttemptSweep: 10 * time.Minute})
 	defer b.Close()
-	if b.Planned() != 0 {
-		t.Fatalf("the sweep counts as %d planned tasks", b.Planned())
+	b.PlanAttemptSweep()
+	b.PlanAttemptSweep() // once is enough
+	if b.Planned() != 0 || len(b.sched.q) != 1 {
+		t.Fatalf("the sweep counts as %d planned tasks, %d queued", b.Planned(), len(b.sched.q))
 	}
 	clock.Advance(9 * time.Minute)
 	b.WaitBackground()
 	if len(src.expired) != 0 {
 		t.Fatal("swept before the first period ended")
 	}
-	clock.Advance(time.Minute)
-	b.WaitBackground()
-	src.mu.Lock()
-	defer src.mu.Unlock()
-	if len(src.expired) != 1 {
-		t.Errorf("expired %v after the sweep", src.expired)
+	for i, want := range []int{1, 2} {
+		clock.Advance(time.Minute + time.Duration(i)*9*time.Minute) // at 10 and 19 minutes
+		b.WaitBackground()
+		src.mu.Lock()
+		n := len(src.expired)
+		src.mu.Unlock()
+		if n != want {
+			t.Fatalf("expired %d, want %d", n, want)
+		}
+	}
+	b.sched.mu.Lock()
+	defer b.sched.mu.Unlock()
+	if len(b.sched.q) != 0 {
+		t.Error("the sweep planned itself again with no attempt left")
 	}
 }
 
