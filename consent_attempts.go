@@ -10,14 +10,14 @@ import (
 // attemptIndexPrefix indexes the authorization attempts not yet swept:
 // consent-attempt/<config>/<id> holds the latest attempt's expiry (no
 // secret). The scheduler removes each attempt at its expiry, but that plan
-// lives in memory: when the mount starts with attempts indexed (written
-// before a restart or a failover), the scheduler sweeps this index, which
-// holds only recent attempts, never the whole of consent/, every
-// attemptSweepEvery until none is left.
+// lives in memory: so once consents are used after the mount started, the
+// scheduler sweeps this index (which holds only recent attempts, never the
+// whole of consent/) attemptSweepEvery later, and again while attempts are
+// left.
 const attemptIndexPrefix = "consent-attempt/"
 
 // attemptSweepEvery is how often the scheduler sweeps the attempt index
-// while it holds attempts from before the mount started.
+// while it holds attempts.
 const attemptSweepEvery = 10 * time.Minute
 
 type attemptIndexEntry struct {
@@ -58,14 +58,11 @@ func dropAttemptIndex(ctx context.Context, s logical.Storage, config, id string,
 	return s.Delete(ctx, attemptIndexPrefix+config+"/"+id)
 }
 
-// planAttemptSweep plans the sweep of attempts from before the mount
-// started, if any are indexed: one List of the index, nothing of consent/.
-func (b *backend) planAttemptSweep(ctx context.Context, s logical.Storage) {
-	keys, err := s.List(ctx, attemptIndexPrefix)
-	if err != nil {
-		b.Logger().Warn("cannot list the consent attempt index; sweeping it later", "error", err)
-	}
-	if err != nil || len(keys) > 0 {
-		b.broker.PlanAttemptSweep()
-	}
+// consentsInUse is called by every consent path: the first call of the
+// process plans a sweep of the attempt index (attempts from before a
+// restart or failover, whose planned removal was lost), which plans itself
+// again while attempts are left. Start-up reads nothing for it, and a
+// mount whose consents are never used has no timer for it.
+func (b *backend) consentsInUse() {
+	b.attemptSweep.Do(b.broker.PlanAttemptSweep)
 }

@@ -76,8 +76,9 @@ func TestConsentAttemptRemovedAtExpiry(t *testing.T) {
 	}
 }
 
-// An attempt written before a restart is removed by the periodic sweep of
-// the attempt index (the mount itself reads nothing of consent/).
+// An attempt written before a restart is removed by the sweep of the
+// attempt index that the first use of consents plans (the mount itself
+// reads nothing for it).
 func TestConsentAttemptSweptAfterRestart(t *testing.T) {
 	e := newConsentEnv(t, 0)
 	e.mustOK(t, logical.UpdateOperation, "consent/ob/bob", map[string]any{"ttl": "5m"})
@@ -97,6 +98,7 @@ func TestConsentAttemptSweptAfterRestart(t *testing.T) {
 	if n := nb.broker.Planned(); n != 0 {
 		t.Fatalf("the new backend planned %d tasks at mount", n)
 	}
+	e.mustOK(t, logical.ReadOperation, "consent/ob/bob", nil) // consents in use
 	e.step(5 * time.Minute)
 	if rec, _ := readConsent(context.Background(), e.storage, "ob", "bob"); rec == nil || rec.Attempt == nil {
 		t.Fatal("removed before the sweep")

@@ -81,7 +81,6 @@ func (b *backend) initialize(ctx context.Context, req *logical.InitializationReq
 		// Not fatal: reads derive the same purposes in memory meanwhile.
 		b.Logger().Warn("cannot store the purposes of keys from an earlier release", "error", err)
 	}
-	b.planAttemptSweep(ctx, req.Storage) // consent_attempts.go
 	return nil
 }
 

@@ -175,6 +175,7 @@ func parseBegin(d *framework.FieldData, cfg *bank.Config) (*fapi.BeginRequest, *
 // consent's) and expires_at (the attempt's). An authorized consent's
 // tokens keep serving until the new attempt's callback succeeds.
 func (b *backend) consentBegin(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	b.consentsInUse()
 	config, id := d.Get("config").(string), d.Get("id").(string)
 	defer b.consents.lock(config, id)()
 	cc, resp, err := b.consentClientFor(ctx, req.Storage, config)
@@ -236,6 +237,7 @@ func upstreamError(config, id string, err error) (*logical.Response, error) {
 }
 
 func (b *backend) consentRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	b.consentsInUse()
 	rec, err := readConsent(ctx, req.Storage, d.Get("config").(string), d.Get("id").(string))
 	if err != nil || rec == nil {
 		return nil, err
@@ -247,6 +249,7 @@ func (b *backend) consentRead(ctx context.Context, req *logical.Request, d *fram
 // and removes the consent. If the bank fails, 502 and nothing removed,
 // unless force=true (removed, with a warning).
 func (b *backend) consentDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	b.consentsInUse()
 	config, id := d.Get("config").(string), d.Get("id").(string)
 	force := d.Get(fieldForce).(bool)
 	defer b.consents.lock(config, id)()
@@ -304,6 +307,7 @@ func (b *backend) revokeConsent(ctx context.Context, s logical.Storage, config, 
 }
 
 func (b *backend) consentList(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	b.consentsInUse()
 	ids, err := req.Storage.List(ctx, consentPrefix+d.Get("config").(string)+"/")
 	if err != nil {
 		return nil, err

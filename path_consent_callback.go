@@ -85,6 +85,7 @@ func callbackParams(d *framework.FieldData) (fapi.CallbackParams, *logical.Respo
 }
 
 func (b *backend) consentCallback(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	b.consentsInUse()
 	config, id := d.Get("config").(string), d.Get("id").(string)
 	p, resp := callbackParams(d)
 	if resp != nil {

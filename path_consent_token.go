@@ -52,6 +52,7 @@ func (b *backend) consentTokenRefresh(ctx context.Context, req *logical.Request,
 // consentToken answers the consent's token from package broker, which
 // owns its lifecycle (consent_source.go is its view of storage and bank).
 func (b *backend) consentToken(ctx context.Context, req *logical.Request, config, id string, force bool) (*logical.Response, error) {
+	b.consentsInUse()
 	src := consentSource{b, req.Storage}
 	var res broker.Result
 	var err error

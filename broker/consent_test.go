@@ -163,6 +163,7 @@ func newConsentBroker(t testing.TB) (*Broker, *fakeConsents, *clockwork.FakeCloc
 // get the new token.
 func TestConsentCrowdOneRefresh(t *testing.T) {
 	b, src, clock := newConsentBroker(t)
+	src.idle = 0 // readers alone
 	src.authorize("ob/alice")
 	ctx := context.Background()
 	first, err := b.ConsentToken(ctx, src, "ob", "alice")
@@ -172,12 +173,10 @@ func TestConsentCrowdOneRefresh(t *testing.T) {
 	if res, ok := b.CachedConsent("ob", "alice"); !ok || res.Token.AccessToken != "at-1" {
 		t.Fatalf("cached read: %+v %v", res, ok)
 	}
-	clock.Advance(10 * time.Minute) // past expiry; the background refresh was due long before
-	b.WaitBackground()
-	src.mu.Lock()
-	src.sent = nil
-	src.mu.Unlock()
-	clock.Advance(10 * time.Minute)
+	if b.Planned() != 0 {
+		t.Fatal("a background refresh is planned with background_refresh_idle off")
+	}
+	clock.Advance(10 * time.Minute) // past expiry
 	var wg sync.WaitGroup
 	tokens := make([]string, 100)
 	for i := range tokens {
@@ -454,5 +453,28 @@ func TestCachedConsentReadAllocatesNothing(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("a cached consent read allocates %.1f times", allocs)
+	}
+}
+
+// A node that cannot write storage (a performance standby) serves cached
+// consent tokens, never renews one (the active node does: ErrReadOnly
+// lets Vault forward the read), and refreshes nothing in the background.
+func TestConsentReadOnlyNode(t *testing.T) {
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	src := newFakeConsents(clock)
+	src.authorize("ob/alice")
+	b := New(Options{Clock: clock, Consents: src, ReadOnly: func() bool { return true }})
+	defer b.Close()
+	ctx := context.Background()
+	if res, err := b.ConsentToken(ctx, src, "ob", "alice"); err != nil || res.Token.AccessToken != "at-1" {
+		t.Fatalf("read on the standby: %+v %v", res, err)
+	}
+	clock.Advance(4*time.Minute + 30*time.Second)
+	b.WaitBackground()
+	if _, err := b.ConsentToken(ctx, src, "ob", "alice"); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("stale read on the standby: %v", err)
+	}
+	if n := src.refreshes(); n != 0 {
+		t.Errorf("the standby sent %d refreshes", n)
 	}
 }
