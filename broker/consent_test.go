@@ -478,3 +478,27 @@ func TestConsentReadOnlyNode(t *testing.T) {
 		t.Errorf("the standby sent %d refreshes", n)
 	}
 }
+
+// BenchmarkCachedConsentRead is a cached consent token read from memory,
+// as the fast path makes it, by parallel readers of 1,000 consents.
+func BenchmarkCachedConsentRead(b *testing.B) {
+	br, src, _ := newConsentBroker(b)
+	ids := make([]string, 1000)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("user%04d", i)
+		src.authorize("ob/" + ids[i])
+		if _, err := br.ConsentToken(context.Background(), src, "ob", ids[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, ok := br.CachedConsent("ob", ids[i%len(ids)]); !ok {
+				b.Fatal("not cached")
+			}
+			i++
+		}
+	})
+}
