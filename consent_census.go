@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bankauth/vault-plugin-secrets-bankauth/broker"
@@ -27,6 +28,10 @@ import (
 //   - a config's counts are published when its walk ends; configs whose
 //     consents are all gone leave the counts when a whole walk ends, and
 //     bankauth_consent_census_timestamp_seconds says when that was.
+//   - a walk that finds no consent at all plans no next one: the census
+//     sleeps, and a mount without consents keeps no timer for it, until a
+//     consent path is used on this node (consentsInUse wakes it,
+//     censusFirstAfter later).
 //
 // Vault's logical.Storage lists a prefix whole (no paged list in SDK
 // v0.25.1), so while it walks a config the census holds that config's ids,
@@ -98,9 +103,12 @@ func (c *censusCounts) add(r *consentRecord, now time.Time) {
 // fields are used by the job alone (the scheduler runs it once at a time);
 // mu guards what readers see.
 type census struct {
+	job    *broker.Job
+	asleep atomic.Bool // the last walk found no consent and planned none
+
 	mu        sync.Mutex
 	published map[string]*censusCounts
-	doneAt    time.Time // when the last whole walk ended
+	doneAt    time.Time // when the last whole walk that found consents ended
 	ops       uint64    // storage operations made by walks (tests)
 
 	walking bool
@@ -113,7 +121,17 @@ type census struct {
 
 // planCensus plans the first walk, censusFirstAfter from now.
 func (b *backend) planCensus() {
-	b.broker.PlanJob(broker.NewJob("consent census", b.censusRun), censusFirstAfter)
+	b.census.job = broker.NewJob("consent census", b.censusRun)
+	b.broker.PlanJob(b.census.job, censusFirstAfter)
+}
+
+// wakeCensus plans a walk censusFirstAfter from now if the census sleeps
+// (its last walk found no consent). Cheap enough for every consent request:
+// one atomic load while it is awake.
+func (b *backend) wakeCensus() {
+	if b.census.asleep.Load() && b.census.asleep.CompareAndSwap(true, false) {
+		b.broker.PlanJob(b.census.job, censusFirstAfter)
+	}
 }
 
 // censusRun is one run of the census job: a page of the walk on the
@@ -131,6 +149,9 @@ func (b *backend) censusRun(ctx context.Context) time.Duration {
 		}
 		c.reset()
 		return censusEvery
+	}
+	if next <= 0 {
+		c.asleep.Store(true)
 	}
 	return next
 }
@@ -161,7 +182,11 @@ func (c *census) step(ctx context.Context, s logical.Storage, now time.Time) (ti
 	for budget > 0 {
 		if c.cur == nil {
 			if len(c.todo) == 0 {
+				found := len(c.seen) > 0
 				c.finish(now)
+				if !found {
+					return 0, nil // nothing to count: sleep until a consent path is used
+				}
 				return censusEvery, nil
 			}
 			c.config, c.todo = c.todo[0], c.todo[1:]
@@ -208,7 +233,9 @@ func (c *census) publish(now time.Time) {
 	c.cur, c.ids = nil, ""
 }
 
-// finish ends a whole walk: configs it did not find leave the counts.
+// finish ends a whole walk: configs it did not find leave the counts. A
+// walk that found none leaves no census time either (no counts to be
+// stale).
 func (c *census) finish(now time.Time) {
 	c.mu.Lock()
 	for name := range c.published {
@@ -217,6 +244,9 @@ func (c *census) finish(now time.Time) {
 		}
 	}
 	c.doneAt = now
+	if len(c.seen) == 0 {
+		c.doneAt = time.Time{}
+	}
 	c.mu.Unlock()
 	c.walking, c.seen = false, nil
 }

@@ -226,3 +226,31 @@ func TestConsentCensusMetrics(t *testing.T) {
 		}
 	}
 }
+
+// A census that finds no consent plans no next walk and exports no census
+// time (no counts to be stale): a mount without consents keeps no timer for
+// it. A consent path used on the node wakes it, censusFirstAfter later.
+func TestConsentCensusSleepsWithoutConsents(t *testing.T) {
+	e := newCensusEnv(t, 0)
+	e.step(censusFirstAfter)
+	if n := e.ops(); n != 1 {
+		t.Fatalf("%d storage operations for a census of nothing, want the list of consent/", n)
+	}
+	for range 8 {
+		e.step(censusEvery)
+	}
+	if n := e.ops(); n != 1 || !e.b.census.snapshotDone().IsZero() {
+		t.Fatalf("the census of nothing ran on: %d storage operations, census time %v", n, e.b.census.snapshotDone())
+	}
+	e.put(t, "ob", "alice", 1, authorizedUntil(0))
+	e.b.consentsInUse()
+	e.b.consentsInUse()
+	e.step(censusFirstAfter - time.Second)
+	if n := e.ops(); n != 1 {
+		t.Fatalf("the census woke too early: %d storage operations", n)
+	}
+	e.step(time.Second)
+	if ob, ok := e.b.census.get("ob"); !ok || ob.total() != 1 || e.b.census.snapshotDone().IsZero() {
+		t.Errorf("after waking: %v %v, census time %v", ob.byState(), ok, e.b.census.snapshotDone())
+	}
+}

@@ -21,7 +21,7 @@ var (
 		"Authorized consents whose consent_expires_at falls within 7 days, as of the last census walk of the config.",
 		[]string{"config"}, nil)
 	descCensusTime = prometheus.NewDesc("bankauth_consent_census_timestamp_seconds",
-		"Unix time at which the last whole consent census walk ended on this node (absent before the first, and on standbys).",
+		"Unix time at which the last whole consent census walk ended on this node (absent before the first, on standbys, and while no consent is stored).",
 		nil, nil)
 	descConsentFailures = prometheus.NewDesc("bankauth_consent_refresh_failures_total",
 		"Consent token refreshes that failed, by config and reason (this node, since plugin start).",
