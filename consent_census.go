@@ -104,7 +104,7 @@ func (c *censusCounts) add(r *consentRecord, now time.Time) {
 // mu guards what readers see.
 type census struct {
 	job    *broker.Job
-	asleep atomic.Bool // the last walk found no consent and planned none
+	asleep atomic.Bool // a walk may plan none: consent paths plan one (wakeCensus)
 
 	mu        sync.Mutex
 	published map[string]*censusCounts
@@ -125,12 +125,13 @@ func (b *backend) planCensus() {
 	b.broker.PlanJob(b.census.job, censusFirstAfter)
 }
 
-// wakeCensus plans a walk censusFirstAfter from now if the census sleeps
-// (its last walk found no consent). Cheap enough for every consent request:
-// one atomic load while it is awake.
+// wakeCensus plans a walk censusFirstAfter from now if the census may
+// sleep (a walk looking for consents is under way, or found none), unless
+// one is planned. Cheap enough for every consent request: one atomic load
+// while the census is awake.
 func (b *backend) wakeCensus() {
 	if b.census.asleep.Load() && b.census.asleep.CompareAndSwap(true, false) {
-		b.broker.PlanJob(b.census.job, censusFirstAfter)
+		b.broker.PlanJobUnlessPlanned(b.census.job, censusFirstAfter)
 	}
 }
 
@@ -147,11 +148,9 @@ func (b *backend) censusRun(ctx context.Context) time.Duration {
 		if ctx.Err() == nil {
 			b.Logger().Warn("consent census failed; it starts again later", "error", err.Error())
 		}
+		c.asleep.Store(false)
 		c.reset()
 		return censusEvery
-	}
-	if next <= 0 {
-		c.asleep.Store(true)
 	}
 	return next
 }
@@ -166,6 +165,10 @@ func (c *census) step(ctx context.Context, s logical.Storage, now time.Time) (ti
 		c.mu.Unlock()
 	}
 	if !c.walking {
+		// From here a consent path used on this node plans a walk, in case
+		// this one finds nothing and plans none: no consent written
+		// meanwhile is missed.
+		c.asleep.Store(true)
 		configs, err := s.List(ctx, consentPrefix)
 		op()
 		if err != nil {
@@ -187,6 +190,7 @@ func (c *census) step(ctx context.Context, s logical.Storage, now time.Time) (ti
 				if !found {
 					return 0, nil // nothing to count: sleep until a consent path is used
 				}
+				c.asleep.Store(false)
 				return censusEvery, nil
 			}
 			c.config, c.todo = c.todo[0], c.todo[1:]

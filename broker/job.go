@@ -29,22 +29,32 @@ func (j *Job) label() string { return j.name }
 func (j *Job) run(ctx context.Context, b *Broker, _ any) {
 	next := j.fn(ctx)
 	if next > 0 && ctx.Err() == nil {
-		b.sched.addJob(j, b.clock.Now().Add(next).UnixNano())
+		b.sched.addJob(j, b.clock.Now().Add(next).UnixNano(), false)
 	}
 }
 
 // PlanJob plans j's next run after d from now, replacing its earlier plan.
 func (b *Broker) PlanJob(j *Job, d time.Duration) {
-	b.sched.addJob(j, b.clock.Now().Add(d).UnixNano())
+	b.sched.addJob(j, b.clock.Now().Add(d).UnixNano(), false)
 }
 
-// addJob plans j at at, keeping the count of planned jobs that Planned
-// leaves out.
-func (s *scheduler) addJob(j *Job, at int64) {
+// PlanJobUnlessPlanned plans j's next run after d from now unless a run is
+// planned already (one running is not planned: what it returns then
+// replaces this plan).
+func (b *Broker) PlanJobUnlessPlanned(j *Job, d time.Duration) {
+	b.sched.addJob(j, b.clock.Now().Add(d).UnixNano(), true)
+}
+
+// addJob plans j at at (unless keep and j is planned), keeping the count
+// of planned jobs that Planned leaves out.
+func (s *scheduler) addJob(j *Job, at int64, keep bool) {
 	s.mu.Lock()
-	if j.plan.index < 0 && !s.closed {
+	defer s.mu.Unlock()
+	if s.closed || keep && j.plan.index >= 0 {
+		return
+	}
+	if j.plan.index < 0 {
 		s.jobs++
 	}
-	s.mu.Unlock()
-	s.add(j, nil, at)
+	s.addLocked(j, nil, at)
 }

@@ -47,3 +47,27 @@ func TestJobRunsOnTheSchedulerAndPacesItself(t *testing.T) {
 		t.Errorf("%d jobs, %d tasks left in the queue", b.sched.jobs, len(b.sched.q))
 	}
 }
+
+// PlanJobUnlessPlanned leaves a planned run where it is, and plans one
+// when none is.
+func TestPlanJobUnlessPlanned(t *testing.T) {
+	clock := clockwork.NewFakeClock()
+	b := New(Options{Clock: clock})
+	defer b.Close()
+	var runs atomic.Int32
+	j := NewJob("census", func(context.Context) time.Duration { runs.Add(1); return 0 })
+	b.PlanJob(j, time.Minute)
+	b.PlanJobUnlessPlanned(j, time.Hour)
+	clock.Advance(time.Minute)
+	b.WaitBackground()
+	if runs.Load() != 1 {
+		t.Fatalf("%d runs at the first plan, want 1", runs.Load())
+	}
+	b.PlanJobUnlessPlanned(j, time.Hour)
+	b.PlanJobUnlessPlanned(j, time.Minute)
+	clock.Advance(time.Hour)
+	b.WaitBackground()
+	if runs.Load() != 2 || b.Planned() != 0 {
+		t.Errorf("%d runs, %d planned", runs.Load(), b.Planned())
+	}
+}

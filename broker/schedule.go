@@ -129,6 +129,11 @@ func (s *scheduler) add(t task, of any, at int64) {
 	if s.closed {
 		return
 	}
+	s.addLocked(t, of, at)
+}
+
+// addLocked is add with mu held and the scheduler open.
+func (s *scheduler) addLocked(t task, of any, at int64) {
 	p := t.slot()
 	p.at, p.of = at, of
 	if p.index >= 0 {
