@@ -24,7 +24,7 @@ const (
 	refreshFailEgress        = "egress"           // the mount's egress policy refused the token endpoint
 	refreshFailConfig        = "config"           // the config is missing or no longer valid (keys, pins, metadata)
 	refreshFailStorage       = "storage"          // the consent could not be read or its outcome stored
-	refreshFailOther         = "other"            // anything else (a request that could not be built)
+	refreshFailOther         = "other"            // anything else (a request that could not be built, a cancelled one)
 	consentRefreshReasonsLen = 10
 )
 
@@ -143,8 +143,10 @@ func refreshFailureReason(err error, expired bool) string {
 		return refreshFailUnknown
 	case errors.As(err, &ee):
 		return refreshFailEgress
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded): // the bank too slow for the config's timeout
 		return refreshFailUpstream
+	case errors.Is(err, context.Canceled): // the plugin stopping, not the bank
+		return refreshFailOther
 	case !errors.As(err, &fe):
 		return refreshFailOther
 	case fe.Status == 0 && fe.Unwrap() != nil, fe.Status >= 500, fe.Status == 429:

@@ -3,6 +3,7 @@ package bankauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
@@ -24,7 +25,8 @@ func TestConsentRefreshFailureReason(t *testing.T) {
 		{&fapi.Error{Step: fapi.StepRefresh, Status: 429}, false, refreshFailUpstream},
 		{&fapi.Error{Step: fapi.StepRefresh, Status: 401, Code: "invalid_client"}, false, refreshFailRejected},
 		{&bank.EgressError{}, false, refreshFailEgress},
-		{context.Canceled, false, refreshFailUpstream},
+		{fmt.Errorf("refresh: %w", context.DeadlineExceeded), false, refreshFailUpstream},
+		{context.Canceled, false, refreshFailOther},
 		{&fapi.Error{Step: fapi.StepRefresh, Msg: "cannot sign the DPoP proof"}, false, refreshFailOther},
 		{errors.New("boom"), false, refreshFailOther},
 	} {
