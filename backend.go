@@ -51,6 +51,7 @@ func factoryWithClock(ctx context.Context, conf *logical.BackendConfig, clock cl
 		Consents:     consentSource{b, b.storage},
 		AttemptSweep: attemptSweepEvery,
 	})
+	b.planCensus() // consent_census.go: its first walk is minutes away, not at mount
 	return b, nil
 }
 
@@ -74,6 +75,8 @@ type backend struct {
 	consents     consentLocks // per-consent locks (consent_store.go)
 	dpopNonces   sync.Map     // config name -> its authorization server's latest DPoP nonce
 	sentRefresh  sentRefresh  // refresh tokens spent but not yet stored over (path_consent_token.go)
+	consentStats consentStats // consent refresh failures by config and reason (consent_counters.go)
+	census       census       // consents per state per config, counted in the background (consent_census.go)
 	attemptSweep sync.Once    // plans the first sweep of the consent attempt index (consent_attempts.go)
 	routes       routes       // each path's pattern, for checks before the framework's (request_input.go)
 	started      time.Time    // when this backend was built: status counters count from here

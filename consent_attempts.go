@@ -58,11 +58,12 @@ func dropAttemptIndex(ctx context.Context, s logical.Storage, config, id string,
 	return s.Delete(ctx, attemptIndexPrefix+config+"/"+id)
 }
 
-// consentsInUse is called by every consent path: the first call of the
-// process plans a sweep of the attempt index (attempts from before a
+// consentsInUse is called by every consent path: it wakes the consent
+// census if it sleeps, and the first call of the process plans a sweep of the attempt index (attempts from before a
 // restart or failover, whose planned removal was lost), which plans itself
 // again while attempts are left. Start-up reads nothing for it, and a
 // mount whose consents are never used has no timer for it.
 func (b *backend) consentsInUse() {
 	b.attemptSweep.Do(b.broker.PlanAttemptSweep)
+	b.wakeCensus() // consent_census.go
 }

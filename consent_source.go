@@ -44,6 +44,7 @@ func (c consentSource) RenewConsent(ctx context.Context, config, id, held string
 	defer c.b.consents.lock(config, id)()
 	rec, err := readConsent(ctx, c.s, config, id)
 	if err != nil {
+		c.b.consentStats.failed(config, refreshFailStorage)
 		return broker.ConsentToken{}, err
 	}
 	if rec == nil {

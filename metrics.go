@@ -37,7 +37,7 @@ func newMetrics(b *backend) *metrics {
 			Help: "Panics recovered in request handlers (answered 500) and background refreshes (this node, since plugin start). Any is a defect.",
 		}),
 	}
-	m.registry.MustRegister(m.refreshLag, m.panics, entryCollector{b}, keyCollector{b},
+	m.registry.MustRegister(m.refreshLag, m.panics, entryCollector{b}, keyCollector{b}, consentCollector{b},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -181,7 +181,7 @@ func (b *backend) configDelete(ctx context.Context, req *logical.Request, d *fra
 	} else if len(ids) > 0 {
 		return logical.ErrorResponse("config %s has %d consents: delete them first (vault list consent/%s; each delete revokes its refresh token at the bank)", name, len(ids), name), nil
 	}
-	return nil, b.broker.Remove(ctx, name, func() error {
+	err := b.broker.Remove(ctx, name, func() error {
 		for _, prefix := range []string{tokenPrefix, configPrefix, budgetPrefix} {
 			if err := req.Storage.Delete(ctx, prefix+name); err != nil {
 				return err
@@ -189,6 +189,10 @@ func (b *backend) configDelete(ctx context.Context, req *logical.Request, d *fra
 		}
 		return nil
 	})
+	if err == nil {
+		b.consentStats.forget(name)
+	}
+	return nil, err
 }
 
 func (b *backend) configList(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {

@@ -128,6 +128,7 @@ func (b *backend) refreshConsent(ctx context.Context, s logical.Storage, config,
 			return old, nil
 		}
 		rec.State, rec.Token, rec.LastError = consentRevoked, nil, "the bank gave no refresh token, and the access token has expired"
+		b.consentStats.failed(config, refreshFailNoRefresh)
 		if err := putConsent(ctx, s, config, id, rec); err != nil {
 			return nil, err
 		}
@@ -137,6 +138,7 @@ func (b *backend) refreshConsent(ctx context.Context, s logical.Storage, config,
 	if b.sentRefresh.spent(key, old.RefreshToken) {
 		rec.State, rec.Token = consentRevoked, nil
 		rec.LastError = "the refresh token was sent to the bank before, and what the bank answered could not be stored"
+		b.consentStats.failed(config, refreshFailUnknown)
 		if err := putConsent(ctx, s, config, id, rec); err != nil {
 			return nil, err
 		}
@@ -144,6 +146,9 @@ func (b *backend) refreshConsent(ctx context.Context, s logical.Storage, config,
 		return nil, reauthError(config, id, rec)
 	}
 	cc, resp, err := b.consentClientFor(ctx, s, config)
+	if err != nil || resp != nil {
+		b.consentStats.failed(config, refreshFailConfig)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -155,14 +160,17 @@ func (b *backend) refreshConsent(ctx context.Context, s logical.Storage, config,
 	now := b.clock.Now()
 	if err != nil {
 		rec.LastError = err.Error()
+		pastExpiry := !rec.ConsentExpiresAt.IsZero() && !now.Before(rec.ConsentExpiresAt)
+		b.consentStats.failed(config, refreshFailureReason(err, pastExpiry))
 		if refreshTokenSpent(err) {
 			b.sentRefresh.mark(key, old.RefreshToken) // until the outcome is stored
 			rec.State, rec.Token = consentRevoked, nil
-			if !rec.ConsentExpiresAt.IsZero() && !now.Before(rec.ConsentExpiresAt) {
+			if pastExpiry {
 				rec.State = consentExpired
 			}
 		}
 		if perr := putConsent(ctx, s, config, id, rec); perr != nil {
+			b.consentStats.failed(config, refreshFailStorage)
 			return nil, &broker.StoreError{Err: perr}
 		}
 		b.sentRefresh.forget(key)
@@ -195,6 +203,7 @@ func (b *backend) refreshConsent(ctx context.Context, s logical.Storage, config,
 		b.sentRefresh.mark(key, old.RefreshToken) // rotated: the old one is spent until the new one is stored
 	}
 	if err := putConsent(ctx, s, config, id, rec); err != nil {
+		b.consentStats.failed(config, refreshFailStorage)
 		return nil, &broker.StoreError{Err: err}
 	}
 	b.sentRefresh.forget(key)

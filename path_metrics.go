@@ -97,6 +97,19 @@ starts; a config appears once it is used on this node):
   bankauth_tokens_served_stale_total{config}
   bankauth_token_expiry_timestamp_seconds{config}  (gauge, token in memory)
   bankauth_background_refresh_lag_seconds  (histogram)
+  bankauth_consent_refresh_failures_total{config,reason}
+      failed consent token refreshes; reason is invalid_grant, expired,
+      no_refresh_token, unknown_outcome, upstream, rejected, egress, config,
+      storage or other.
+  bankauth_consent_revocations_total{config}
+      consents the bank revoked (invalid_grant on a refresh).
+  bankauth_consents{config,state}, bankauth_consents_expiring_7d{config}
+      (gauges) consents stored per state, and authorized ones whose
+      consent_expires_at is within 7 days: counted by a background census
+      of storage on the active node, a few minutes after the mount and then
+      every 15 minutes, at most 400 storage reads a second.
+  bankauth_consent_census_timestamp_seconds  (gauge) when the last whole
+      census ended.
   go_* and process_*: the plugin process.
 
 No metric carries a secret or a token.

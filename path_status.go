@@ -51,7 +51,7 @@ func statusFields() map[string]*framework.FieldSchema {
 	f := func(t framework.FieldType, desc string) *framework.FieldSchema {
 		return &framework.FieldSchema{Type: t, Description: desc}
 	}
-	return map[string]*framework.FieldSchema{
+	fields := map[string]*framework.FieldSchema{
 		"name":                     f(framework.TypeString, "Config name."),
 		"provider":                 f(framework.TypeString, "Bank protocol of the config."),
 		"base_url":                 f(framework.TypeString, "Bank API base URL in use."),
@@ -78,6 +78,10 @@ func statusFields() map[string]*framework.FieldSchema {
 		"stale_served":             f(framework.TypeInt, "Token reads answered with a stale but unexpired token because the bank failed (this node, since plugin start)."),
 		"counters_since":           f(framework.TypeString, "When the plugin started on this node: the counters above count from here."),
 	}
+	for k, v := range consentStatusFields(f) { // status_consent.go
+		fields[k] = v
+	}
+	return fields
 }
 
 func rfc3339(t time.Time) any {
@@ -135,6 +139,9 @@ func (b *backend) statusRead(ctx context.Context, req *logical.Request, d *frame
 		for k, v := range authServerData(cfg) {
 			data[k] = v
 		}
+		for k, v := range b.consentStatusData(name) { // status_consent.go
+			data[k] = v
+		}
 	}
 	return &logical.Response{Data: data}, nil
 }
@@ -187,6 +194,7 @@ func (b *backend) statusList(ctx context.Context, req *logical.Request, _ *frame
 				row["last_error_at"] = rfc3339(fe.At)
 			}
 		}
+		b.consentStatusRow(name, row)
 		info[name] = row
 	}
 	return logical.ListResponseWithInfo(names, info), nil
@@ -223,7 +231,16 @@ metadata: metadata_fetched_at (the document in use; null when every
 endpoint is set by hand), metadata_checked_at (the last fetch, applied or
 not), metadata_pending_change (endpoints a refresh would move to another
 host: held back until an operator rewrites the config), metadata_refresh_error
-and endpoints_set_by_hand.
+and endpoints_set_by_hand; and its consents:
+  consents (per state: pending, authorized, denied, expired, revoked),
+    consents_total, consents_expiring_7d (authorized, consent_expires_at
+    within 7 days) and consent_census_at: counted by a background census
+    on the active node, a few minutes after the mount and then every 15
+    minutes (null until its first walk reaches the config);
+  consent_refresh_failures (by reason: invalid_grant, expired,
+    no_refresh_token, unknown_outcome, upstream, rejected, egress, config,
+    storage, other) and consent_revocations (invalid_grant turning a consent
+    revoked): this node, since the plugin started.
 
 A missing config gives no value (404).
 `
@@ -232,6 +249,8 @@ const pathStatusListHelpSyn = `List every bank connection with its failure strea
 
 const pathStatusListHelpDesc = `
 Lists config names; vault list -detailed also shows, per name, this node's
-consecutive_failures, bank_requests and last_error_at. Read status/<name>
-for the details.
+consecutive_failures, bank_requests and last_error_at, and for consent
+configs consents (the census total, once counted) and
+consent_refresh_failures (once one failed). Read status/<name> for the
+details.
 `

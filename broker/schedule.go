@@ -93,6 +93,7 @@ type scheduler struct {
 	wg     sync.WaitGroup
 	slots  chan struct{}
 	sweep  *attemptSweep // the periodic attempt sweep, if any; not counted by Planned
+	jobs   int           // Jobs in the queue (job.go); not counted by Planned
 }
 
 func newScheduler(b *Broker) *scheduler {
@@ -128,6 +129,11 @@ func (s *scheduler) add(t task, of any, at int64) {
 	if s.closed {
 		return
 	}
+	s.addLocked(t, of, at)
+}
+
+// addLocked is add with mu held and the scheduler open.
+func (s *scheduler) addLocked(t task, of any, at int64) {
 	p := t.slot()
 	p.at, p.of = at, of
 	if p.index >= 0 {
@@ -147,6 +153,9 @@ func (s *scheduler) cancel(t task) {
 	if p := t.slot(); p.index >= 0 && !s.closed {
 		heap.Remove(&s.q, p.index)
 		p.of = nil
+		if _, ok := t.(*Job); ok {
+			s.jobs--
+		}
 	}
 }
 
@@ -159,11 +168,11 @@ func (s *scheduler) poke() {
 }
 
 // Planned returns how many background tasks are planned (refreshes and
-// attempt removals; the periodic attempt sweep not counted).
+// attempt removals; the periodic attempt sweep and Jobs not counted).
 func (b *Broker) Planned() int {
 	b.sched.mu.Lock()
 	defer b.sched.mu.Unlock()
-	n := len(b.sched.q)
+	n := len(b.sched.q) - b.sched.jobs
 	if b.sched.sweep != nil && b.sched.sweep.plan.index >= 0 {
 		n--
 	}
@@ -191,6 +200,9 @@ func (s *scheduler) loop() {
 		var due []dueTask
 		for len(s.q) > 0 && s.q[0].slot().at <= now {
 			t := heap.Pop(&s.q).(task)
+			if _, ok := t.(*Job); ok {
+				s.jobs--
+			}
 			p := t.slot()
 			due = append(due, dueTask{t, p.of})
 			p.of = nil
