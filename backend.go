@@ -10,7 +10,6 @@ package bankauth
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"sync"
 	"time"
@@ -46,6 +45,7 @@ func factoryWithClock(ctx context.Context, conf *logical.BackendConfig, clock cl
 		Store:      store{b, b.storage},
 		ReadOnly:   b.storageReadOnly,
 		RefreshLag: b.observeRefreshLag,
+		Panicked:   b.metrics.panics.Inc,
 	})
 	return b, nil
 }
@@ -64,8 +64,10 @@ type backend struct {
 	profileLock sync.RWMutex
 
 	keys    keyState    // signing keys' locks and clock (key_store.go)
+	jwks    jwksCache   // public keys' JWK Sets, rendered ahead (jwks_cache.go)
 	egress  egressState // the mount's egress policy (egress.go)
 	metrics *metrics    // this mount's Prometheus metrics (metrics.go)
+	routes  routes      // each path's pattern, for checks before the framework's (request_input.go)
 	started time.Time   // when this backend was built: status counters count from here
 }
 
@@ -94,42 +96,57 @@ func newBackend(clock clockwork.Clock) *backend {
 			pathKey(b), pathSign(b), pathJWKS(b), pathDPoP(b),
 		),
 		Secrets:        []*framework.Secret{secretToken(b)},
+		InitializeFunc: b.initialize, // key_migrate.go
 		Invalidate:     b.invalidate,
 		Clean:          b.clean,
 		RunningVersion: Version,
 	}
+	b.routes = newRoutes(b.Backend.Paths)
 	return b
 }
 
-// HandleRequest answers reads of cached tokens directly (fastpath.go), and
-// accepts oauth_metadata as a JSON object as well as a JSON string: the
-// framework has no field type for "any JSON", so an object sent through the
-// API is re-encoded to the string form the schema declares.
-func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+// HandleRequest answers reads of cached tokens directly (fastpath.go);
+// every other request has its input checked first (request_input.go), and
+// a handler's panic or echo of a secret is caught (request_guard.go).
+func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (resp *logical.Response, err error) {
+	defer b.recoverPanic("request", &err)
 	if resp := b.fastTokenRead(req); resp != nil { // a cached token: see fastpath.go
 		return resp, nil
 	}
-	if v, ok := req.Data[fieldOAuthMetadata]; ok && strings.HasPrefix(req.Path, configPrefix) {
-		if _, isString := v.(string); !isString && v != nil {
-			if enc, err := json.Marshal(v); err == nil {
-				req.Data[fieldOAuthMetadata] = string(enc)
-			}
-		}
+	p, captures := b.routes.match(req.Path)
+	if p == nil {
+		return b.Backend.HandleRequest(ctx, req) // the framework's answer for no such path
 	}
-	if v, ok := req.Data[fieldProfile]; ok && strings.HasPrefix(req.Path, profilePrefix) {
-		if _, isString := v.(string); !isString && v != nil {
-			if enc, err := json.Marshal(v); err == nil {
-				req.Data[fieldProfile] = string(enc)
-			}
-		}
-	}
-	if resp := keyInput(req); resp != nil {
+	if resp := checkInput(req, p, captures); resp != nil {
 		return resp, nil
 	}
-	if resp := badConfigInput(req); resp != nil {
-		return resp, nil
+	resp, err = b.Backend.HandleRequest(ctx, req)
+	return redactEchoes(p, req.Data, resp, err)
+}
+
+// HandleExistenceCheck tells Vault whether a write creates or updates, from
+// the names in the path alone. The framework's own check parses the whole
+// request body first, and its errors quote the value they could not parse
+// (Vault logs them and writes them to the audit log); here the body is left
+// for HandleRequest, which refuses bad input with a 400 naming the field. A
+// name that breaks the naming rule touches no storage: the write is taken as
+// a create, and HandleRequest refuses it.
+func (b *backend) HandleExistenceCheck(ctx context.Context, req *logical.Request) (checkFound, exists bool, err error) {
+	defer b.recoverPanic("existence check", &err)
+	p, captures := b.routes.match(req.Path)
+	if p == nil || p.ExistenceCheck == nil ||
+		(req.Operation != logical.CreateOperation && req.Operation != logical.UpdateOperation) {
+		return b.Backend.HandleExistenceCheck(ctx, req)
 	}
-	return b.Backend.HandleRequest(ctx, req)
+	if nameProblem(captures, false) != "" {
+		return true, false, nil
+	}
+	raw := make(map[string]any, len(captures))
+	for k, v := range captures {
+		raw[k] = v
+	}
+	exists, err = p.ExistenceCheck(ctx, req, &framework.FieldData{Raw: raw, Schema: p.Fields})
+	return true, exists, err
 }
 
 // invalidate drops cached state when another node changes storage (HA
@@ -142,6 +159,7 @@ func (b *backend) invalidate(ctx context.Context, key string) {
 		b.broker.ForgetAll()
 	case strings.HasPrefix(key, keyPrefix): // configs using the key sign with its new version
 		b.broker.ForgetAll()
+		b.jwks.reload(ctx, b.storage, strings.TrimPrefix(key, keyPrefix))
 	case strings.HasPrefix(key, tokenPrefix):
 		b.broker.Forget(strings.TrimPrefix(key, tokenPrefix))
 	case key == settingsKey:

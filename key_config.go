@@ -12,7 +12,16 @@ import (
 
 // keySigner lets package bank use a stored key (a snapshot read with the
 // config) without seeing its private bytes as text.
-type keySigner struct{ k *keyring.Key }
+type keySigner struct {
+	name string
+	k    *keyring.Key
+}
+
+// Use is the key's purposes and pins, for bank to check.
+func (s keySigner) Use() bank.KeyUse {
+	return bank.KeyUse{Name: s.name, Purposes: s.k.Purposes,
+		AllowedEndpoints: s.k.AllowedEndpoints, AllowedAudiences: s.k.AllowedAudiences}
+}
 
 func (s keySigner) KID() string { return s.k.Latest().KID }
 
@@ -43,7 +52,7 @@ func resolveConfigKeys(ctx context.Context, s logical.Storage, cfg *bank.Config)
 			return err
 		}
 		if k != nil {
-			*f.dst = keySigner{k}
+			*f.dst = keySigner{name, k}
 		}
 	}
 	cfg.UseKeys(keys)

@@ -23,9 +23,9 @@ import (
 // proofs for resource requests, a rotation, and the guards.
 func TestConfigUsesKeysKeptInVault(t *testing.T) {
 	e := newTestEnv(t)
-	e.mustOK(t, logical.CreateOperation, "key/sig", map[string]any{"type": "rsa-2048", "public_jwks": true})
-	e.mustOK(t, logical.CreateOperation, "key/dpop", map[string]any{"type": "ec-p256"})
-	e.mustOK(t, logical.CreateOperation, "key/tls", map[string]any{"type": "ec-p256"})
+	e.mustOK(t, logical.CreateOperation, "key/sig", map[string]any{"type": "rsa-2048", "public_jwks": true, "purpose": "client_auth"})
+	e.mustOK(t, logical.CreateOperation, "key/dpop", map[string]any{"type": "ec-p256", "purpose": "dpop"})
+	e.mustOK(t, logical.CreateOperation, "key/tls", map[string]any{"type": "ec-p256", "purpose": "tls"})
 	csr := e.mustOK(t, logical.UpdateOperation, "key/tls/csr", map[string]any{"common_name": "tpp-transport"}).Data["csr"].(string)
 	leaf, clientCA := issueForCSR(t, csr, time.Now().Add(30*24*time.Hour))
 
@@ -34,6 +34,7 @@ func TestConfigUsesKeysKeptInVault(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(as.Close)
+	e.mustOK(t, logical.UpdateOperation, "key/sig", map[string]any{"allowed_endpoints": as.URL + "/", "allowed_audiences": as.TokenURL})
 	base := map[string]any{"provider": "oauth2", "token_url": as.TokenURL, "client_id": "tpp-client",
 		"auth_method": "private_key_jwt", "signing_key": "sig", "tls_key": "tls", "dpop_key": "dpop", "ca_cert": as.CAPEM}
 
@@ -142,7 +143,7 @@ func TestConfigUsesKeysKeptInVault(t *testing.T) {
 
 func TestKeyFieldsRefuseMixedCredentials(t *testing.T) {
 	e := newTestEnv(t)
-	e.mustOK(t, logical.CreateOperation, "key/sig", map[string]any{"type": "ec-p256"})
+	e.mustOK(t, logical.CreateOperation, "key/sig", map[string]any{"type": "ec-p256", "purpose": "client_auth,tls,dpop"})
 	leaf, _ := testpki.NewCA("x")
 	client, _ := leaf.Client("c", 0)
 	cases := map[string]map[string]any{
@@ -170,7 +171,7 @@ func TestKeyFieldsRefuseMixedCredentials(t *testing.T) {
 // tls_key, like tls_client_cert, survives a change of provider.
 func TestTLSKeyKeptAcrossProviderChange(t *testing.T) {
 	e := newTestEnv(t)
-	e.mustOK(t, logical.CreateOperation, "key/tls", map[string]any{"type": "ec-p256"})
+	e.mustOK(t, logical.CreateOperation, "key/tls", map[string]any{"type": "ec-p256", "purpose": "tls"})
 	csr := e.mustOK(t, logical.UpdateOperation, "key/tls/csr", map[string]any{"common_name": "tpp"}).Data["csr"].(string)
 	leaf, ca := issueForCSR(t, csr, time.Now().Add(24*time.Hour))
 	e.mustOK(t, logical.UpdateOperation, "key/tls/certificate", map[string]any{"certificate": leaf + ca})
@@ -190,9 +191,9 @@ func TestTLSKeyKeptAcrossProviderChange(t *testing.T) {
 // mTLS certificate and the DPoP proof and its nonce.
 func TestProfileConfigWithDPoPKey(t *testing.T) {
 	e := newTestEnv(t)
-	e.mustOK(t, logical.CreateOperation, "key/sig", map[string]any{"type": "rsa-2048", "public_jwks": true})
-	e.mustOK(t, logical.CreateOperation, "key/dpop", map[string]any{"type": "ec-p256"})
-	e.mustOK(t, logical.CreateOperation, "key/tls", map[string]any{"type": "ec-p256"})
+	e.mustOK(t, logical.CreateOperation, "key/sig", map[string]any{"type": "rsa-2048", "public_jwks": true, "purpose": "client_auth"})
+	e.mustOK(t, logical.CreateOperation, "key/dpop", map[string]any{"type": "ec-p256", "purpose": "dpop"})
+	e.mustOK(t, logical.CreateOperation, "key/tls", map[string]any{"type": "ec-p256", "purpose": "tls"})
 	csr := e.mustOK(t, logical.UpdateOperation, "key/tls/csr", map[string]any{"common_name": "tpp-transport"}).Data["csr"].(string)
 	leaf, clientCA := issueForCSR(t, csr, time.Now().Add(30*24*time.Hour))
 	e.mustOK(t, logical.UpdateOperation, "key/tls/certificate", map[string]any{"certificate": leaf + clientCA})
@@ -201,6 +202,7 @@ func TestProfileConfigWithDPoPKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(as.Close)
+	e.mustOK(t, logical.UpdateOperation, "key/sig", map[string]any{"allowed_endpoints": as.URL + "/", "allowed_audiences": as.URL + "/token"})
 	e.mustOK(t, logical.CreateOperation, "profile/fapibank", map[string]any{"profile": `{
 	  "fields": [{"name": "client_id", "required": true}, {"name": "private_key", "secret": true}],
 	  "steps": [{"name": "token", "method": "POST", "path": "/token",

@@ -2,6 +2,8 @@ package bankauth
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"time"
 
 	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
@@ -14,6 +16,7 @@ import (
 // expired QWAC is an outage, so it should be seen coming).
 func keyStatus(ctx context.Context, s logical.Storage, cfg *bank.Config, now time.Time) (map[string]any, error) {
 	out := map[string]any{}
+	refused := keyRefusal(ctx, s, cfg)
 	for _, f := range keyFields {
 		name := cfg.Settings[f]
 		if name == "" {
@@ -40,9 +43,27 @@ func keyStatus(ctx context.Context, s logical.Storage, cfg *bank.Config, now tim
 			st["certificate_not_after"] = c.NotAfter.Format(time.RFC3339)
 			st["certificate_expires_in_seconds"] = int64(c.NotAfter.Sub(now) / time.Second)
 		}
+		st["purpose"] = nonNil(k.Purposes)
+		if refused != nil && refused.Field == f {
+			st["error"] = refused.Message
+		}
 		out[f] = st
 	}
 	return out, nil
+}
+
+// keyRefusal is why the config's keys refuse it (a purpose it lacks, an
+// endpoint or audience outside a key's pins, set after the config was
+// written), or nil: its fetches fail with the same message.
+func keyRefusal(ctx context.Context, s logical.Storage, cfg *bank.Config) *bank.FieldError {
+	if attachProfile(ctx, s, cfg) != nil {
+		return nil
+	}
+	var fe *bank.FieldError
+	if err := cfg.Validate(); errors.As(err, &fe) && slices.Contains(keyFields, fe.Field) {
+		return fe
+	}
+	return nil
 }
 
 // keyCollector exports, at scrape time, each key's attached certificate
@@ -74,7 +95,7 @@ func (c keyCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	for _, n := range names {
-		k, err := readKey(ctx, s, n)
+		k, err := loadKey(ctx, s, n) // as stored: only its versions and certificate are exported
 		if err != nil || k == nil {
 			continue
 		}

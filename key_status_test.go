@@ -16,7 +16,7 @@ func TestKeyExpiryInStatusAndMetrics(t *testing.T) {
 	e := newTestEnv(t)
 	now := time.Now().UTC().Truncate(time.Second)
 	e.b.keys.now = func() time.Time { return now }
-	e.mustOK(t, logical.CreateOperation, "key/qwac", map[string]any{"type": "ec-p256"})
+	e.mustOK(t, logical.CreateOperation, "key/qwac", map[string]any{"type": "ec-p256", "purpose": "tls"})
 	csr := e.mustOK(t, logical.UpdateOperation, "key/qwac/csr", map[string]any{"common_name": "tpp"}).Data["csr"].(string)
 	notAfter := now.Add(10 * 24 * time.Hour)
 	leaf, ca := issueForCSR(t, csr, notAfter)

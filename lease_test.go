@@ -3,7 +3,6 @@ package bankauth
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -72,8 +71,8 @@ func TestLeaseBadValueIs400(t *testing.T) {
 	e.configure(t, "rak", emulator.Rakbank)
 	before := stringify(e.mustOK(t, logical.ReadOperation, "config/rak", nil).Data)
 	resp, err := e.request(t, logical.UpdateOperation, "config/rak", map[string]any{"lease": "maybe"})
-	if err != nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), `"lease"`) {
-		t.Fatalf("lease=maybe: resp=%v err=%v, want a 400 naming lease", resp, err)
+	if err != nil || !resp.IsError() || resp.Error().Error() != "invalid lease: expected a boolean" {
+		t.Fatalf("lease=maybe: resp=%v err=%v, want a 400 naming lease and not quoting the value", resp, err)
 	}
 	if after := stringify(e.mustOK(t, logical.ReadOperation, "config/rak", nil).Data); after != before {
 		t.Fatalf("config changed by a rejected write: %s -> %s", before, after)
@@ -145,8 +144,10 @@ func TestStartupReadsNoConfig(t *testing.T) {
 	if err := lb.Initialize(context.Background(), &logical.InitializationRequest{Storage: cs}); err != nil {
 		t.Fatal(err)
 	}
-	if g, l := cs.gets.Load(), cs.lists.Load(); g != 0 || l != 0 {
-		t.Fatalf("start-up made %d storage reads and %d lists, want none", g, l)
+	// One list, of key/: keys from an earlier release get their purposes
+	// stored (key_migrate.go); a mount with no keys reads nothing more.
+	if g, l := cs.gets.Load(), cs.lists.Load(); g != 0 || l != 1 {
+		t.Fatalf("start-up made %d storage reads and %d lists, want none and one (key/)", g, l)
 	}
 	resp, err := lb.HandleRequest(context.Background(), &logical.Request{
 		Operation: logical.ReadOperation, Path: "token/etz", Storage: cs})
@@ -155,7 +156,7 @@ func TestStartupReadsNoConfig(t *testing.T) {
 	}
 	// The mount's settings (its egress policy) are read once, by the first
 	// client the mount builds.
-	if g, l := cs.gets.Load(), cs.lists.Load(); g > 3 || l != 0 {
-		t.Fatalf("first token read made %d storage reads and %d lists, want <= 3 (token, config, settings) and none", g, l)
+	if g, l := cs.gets.Load(), cs.lists.Load(); g > 3 || l != 1 {
+		t.Fatalf("first token read made %d storage reads and %d lists, want <= 3 (token, config, settings) and none", g, l-1)
 	}
 }

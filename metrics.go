@@ -21,6 +21,7 @@ var metricsContentType = string(expfmt.NewFormat(expfmt.TypeTextPlain))
 type metrics struct {
 	registry   *prometheus.Registry
 	refreshLag prometheus.Histogram
+	panics     prometheus.Counter // handler panics recovered (request_guard.go)
 }
 
 func newMetrics(b *backend) *metrics {
@@ -31,8 +32,12 @@ func newMetrics(b *backend) *metrics {
 			Help:    "How late background refreshes stored a new token, past the moment they were due.",
 			Buckets: []float64{0, .1, .5, 1, 2.5, 5, 10, 30, 60, 300},
 		}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bankauth_handler_panics_total",
+			Help: "Panics recovered in request handlers (answered 500) and background refreshes (this node, since plugin start). Any is a defect.",
+		}),
 	}
-	m.registry.MustRegister(m.refreshLag, entryCollector{b}, keyCollector{b},
+	m.registry.MustRegister(m.refreshLag, m.panics, entryCollector{b}, keyCollector{b},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

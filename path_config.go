@@ -61,7 +61,8 @@ func (b *backend) configExists(ctx context.Context, req *logical.Request, d *fra
 // anything is stored, and its cached token is dropped.
 func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	// Lock order: profileLock, then the broker's lock of the name.
+	// Lock order: profileLock, then the broker's lock of the name, then the
+	// locks of the keys the config names (key_store.go).
 	b.profileLock.RLock()
 	defer b.profileLock.RUnlock()
 	var resp *logical.Response
@@ -73,6 +74,10 @@ func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *fram
 		sent := sentFields(d) // before mergeWithProfile takes the profile's fields out of d
 		cfg, err := mergeWithProfile(ctx, req.Storage, existing, d)
 		if err == nil {
+			// The keys named stay as they are read here until the config is
+			// stored: a key delete or a change of its purposes or pins waits
+			// (lock order: profileLock, the broker's lock of the name, keys).
+			defer b.keys.rlockKeys(keyNames(cfg))()
 			err = resolveConfigKeys(ctx, req.Storage, cfg) // signing_key, tls_key, dpop_key (key_config.go)
 		}
 		if err == nil {
@@ -84,6 +89,9 @@ func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *fram
 		}
 		if resp = writeRules(existing, cfg, sent); resp != nil { // config_resend.go
 			return nil
+		}
+		if b.keys.configWritten != nil {
+			b.keys.configWritten()
 		}
 		se, err := logical.StorageEntryJSON(configPrefix+name, cfg)
 		if err != nil {

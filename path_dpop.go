@@ -45,8 +45,16 @@ func (b *backend) dpopProof(ctx context.Context, req *logical.Request, d *framew
 	if cfg == nil {
 		return logical.ErrorResponse("invalid name: %s", broker.NoConfigError(name).Error()), nil
 	}
-	if cfg.Settings[bank.FieldDPoPKey] == "" {
+	keyName := cfg.Settings[bank.FieldDPoPKey]
+	if keyName == "" {
 		return logical.ErrorResponse("invalid name: config %q has no dpop_key", name), nil
+	}
+	if k, err := readKey(ctx, req.Storage, keyName); err != nil {
+		return nil, err
+	} else if k != nil {
+		if err := (keySigner{keyName, k}).Use().Require(bank.PurposeDPoP); err != nil {
+			return logical.ErrorResponse("invalid dpop_key: %s", err.Error()), nil
+		}
 	}
 	proof, tok, err := b.broker.DPoPProof(ctx, store{b, req.Storage}, name, d.Get("htm").(string), d.Get("htu").(string), d.Get("nonce").(string))
 	if tok.AccessToken == "" && err != nil {

@@ -2,7 +2,6 @@ package bankauth
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 
 	"github.com/hashicorp/vault/sdk/framework"
@@ -34,21 +33,11 @@ func pathJWKS(b *backend) []*framework.Path {
 
 // jwksRead serves the published versions as a raw application/json JWK
 // Set, or 404 unless the key exists and has public_jwks=true: a caller
-// without a token learns nothing of keys that are not public.
+// without a token learns nothing of keys that are not public, not even
+// from timing, since the sets are rendered ahead (jwks_cache.go).
 func (b *backend) jwksRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	k, err := readKey(ctx, req.Storage, d.Get("name").(string))
-	if err != nil {
-		return nil, err
-	}
-	if k == nil || !k.PublicJWKS {
-		return nil, nil
-	}
-	set, err := k.JWKS()
-	if err != nil {
-		return nil, err
-	}
-	body, err := json.Marshal(set)
-	if err != nil {
+	body, err := b.jwks.body(ctx, req.Storage, d.Get("name").(string))
+	if err != nil || body == nil {
 		return nil, err
 	}
 	return &logical.Response{Data: map[string]any{

@@ -15,7 +15,7 @@ func TestJWKSIsPublishedOnlyWhenAsked(t *testing.T) {
 	if !slices.Contains(e.b.PathsSpecial.Unauthenticated, "jwks/*") {
 		t.Fatalf("jwks/* is not unauthenticated: %v", e.b.PathsSpecial.Unauthenticated)
 	}
-	e.mustOK(t, logical.CreateOperation, "key/ob", map[string]any{"type": "ec-p256"})
+	e.mustOK(t, logical.CreateOperation, "key/ob", map[string]any{"type": "ec-p256", "purpose": "client_auth"})
 	for _, path := range []string{"jwks/ob", "jwks/missing"} {
 		if resp, err := e.request(t, logical.ReadOperation, path, nil); resp != nil || err != nil {
 			t.Errorf("%s answers %v %v; want 404", path, resp, err)

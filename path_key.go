@@ -21,7 +21,7 @@ func pathKey(b *backend) []*framework.Path {
 				OperationPrefix: "bankauth",
 				OperationSuffix: "key",
 			},
-			Fields: map[string]*framework.FieldSchema{
+			Fields: withKeyUseFields(map[string]*framework.FieldSchema{
 				"name": {Type: framework.TypeNameString, Required: true, Description: "Name of the key."},
 				"type": {Type: framework.TypeString,
 					Description: "Key type to generate: " + strings.Join(keyring.Types, ", ") + ". Set on create only."},
@@ -33,7 +33,7 @@ func pathKey(b *backend) []*framework.Path {
 					Description: "Serve the published versions without a Vault token at jwks/<name>. Default false."},
 				"min_version": {Type: framework.TypeInt,
 					Description: "Oldest version still published in the JWK Set."},
-			},
+			}),
 			ExistenceCheck: b.keyExists,
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.CreateOperation: &framework.PathOperation{Callback: b.keyWrite,
@@ -101,6 +101,7 @@ func (b *backend) keyWrite(ctx context.Context, req *logical.Request, d *framewo
 	}
 	typ := strings.TrimSpace(d.Get("type").(string))
 	pemKey, importing := d.GetOk("key")
+	creating := k == nil
 	switch {
 	case k == nil && importing:
 		k, err = keyring.Import(pemKey.(string), b.keys.clock())
@@ -108,7 +109,7 @@ func (b *backend) keyWrite(ctx context.Context, req *logical.Request, d *framewo
 			return logical.ErrorResponse("invalid key: %s", err.Error()), nil
 		}
 		if typ != "" && typ != k.Type {
-			return logical.ErrorResponse("invalid type: %q, but key is an %s key; leave type out when importing", typ, k.Type), nil
+			return logical.ErrorResponse("invalid type: the imported key is an %s key; leave type out when importing", k.Type), nil
 		}
 	case k == nil:
 		if typ == "" {
@@ -136,13 +137,29 @@ func (b *backend) keyWrite(ctx context.Context, req *logical.Request, d *framewo
 			return logical.ErrorResponse("invalid min_version: %s", err.Error()), nil
 		}
 	}
-	if err := writeKey(ctx, req.Storage, name, k); err != nil {
+	if resp := applyKeyUse(k, d, creating); resp != nil { // key_purpose.go
+		return resp, nil
+	}
+	if err := b.writeKey(ctx, req.Storage, name, k); err != nil {
 		return nil, err
 	}
 	if err := b.forgetKeyUsers(ctx, req.Storage, name); err != nil {
 		return nil, err
 	}
-	return keyResponse(k)
+	resp, err := keyResponse(k)
+	if err != nil {
+		return nil, err
+	}
+	// Narrowing a key while configs use it is allowed (its owner decides);
+	// their fetches then fail naming the key, and the writer is told.
+	stranded, err := b.strandedConfigs(ctx, req.Storage, name)
+	if err != nil {
+		return nil, err
+	}
+	if len(stranded) > 0 {
+		resp.AddWarning("configs " + strings.Join(stranded, ", ") + " name this key for a purpose, endpoint or audience it no longer allows: their token fetches fail until the key or those configs change")
+	}
+	return resp, nil
 }
 
 func (b *backend) keyRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -189,6 +206,7 @@ func keyResponse(k *keyring.Key) (*logical.Response, error) {
 	if c := certificateSummary(k); c != nil {
 		data["certificate"] = c
 	}
+	keyUseData(k, data) // key_purpose.go
 	return &logical.Response{Data: data}, nil
 }
 
@@ -224,7 +242,7 @@ func (b *backend) keyDelete(ctx context.Context, req *logical.Request, d *framew
 		return logical.ErrorResponse("key %q is in use by config %s; change or delete those configs first",
 			name, strings.Join(users, ", ")), nil
 	}
-	return nil, req.Storage.Delete(ctx, keyPrefix+name)
+	return nil, b.deleteKey(ctx, req.Storage, name)
 }
 
 func (b *backend) keyList(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
@@ -248,7 +266,7 @@ func (b *backend) keyRotate(ctx context.Context, req *logical.Request, d *framew
 	if err := k.Rotate(nil, b.keys.clock()); err != nil {
 		return nil, errors.New("cannot generate a new key version")
 	}
-	if err := writeKey(ctx, req.Storage, name, k); err != nil {
+	if err := b.writeKey(ctx, req.Storage, name, k); err != nil {
 		return nil, err
 	}
 	if err := b.forgetKeyUsers(ctx, req.Storage, name); err != nil {
@@ -262,11 +280,20 @@ const pathKeyHelpSyn = `Signing keys generated and kept in Vault: create, update
 const pathKeyHelpDesc = `
 A key is generated inside the plugin and its private part never leaves it:
 
-  vault write bankauth/key/<name> type=rsa-2048|rsa-3072|rsa-4096|ec-p256|ec-p384
+  vault write bankauth/key/<name> type=rsa-2048|rsa-3072|rsa-4096|ec-p256|ec-p384 purpose=...
 
 or, for a key a bank already registered, imported once from PEM:
 
-  vault write bankauth/key/<name> key=@private.pem
+  vault write bankauth/key/<name> key=@private.pem purpose=...
+
+purpose (required on create; comma-separated or a list) is what the key may
+be used for: client_auth (a config's signing_key), tls (tls_key), dpop
+(dpop_key and dpop/<config>), request_signing (sign/<name>). A client_auth
+key also pins where its client assertions may go, before any config may use
+it: allowed_endpoints (URL prefixes of token endpoints, e.g.
+https://as.bank.example/) and allowed_audiences (exact aud values). Only a
+writer of key/<name> changes them; configs that no longer fit fail their
+fetches naming the key (the write warns).
 
 Other fields: kid (key ID of the latest version; default its RFC 7638
 thumbprint), public_jwks (serve the JWK Set at jwks/<name> without a token;
@@ -274,8 +301,9 @@ default false), min_version (oldest version still published).
 
 A read shows public material only: type, kid, latest_version, min_version,
 public_jwks, public_key (PEM of the latest version), jwk, versions (each with
-kid, created_at, public_key) and the attached certificate's summary.
-Keys are stored seal-wrapped. A key a config uses cannot be deleted.
+kid, created_at, public_key), the attached certificate's summary, purpose,
+allowed_endpoints and allowed_audiences. Keys are stored seal-wrapped. A key
+a config uses cannot be deleted.
 
 Related paths: key/<name>/rotate, key/<name>/csr, key/<name>/certificate,
 sign/<name>, jwks/<name>.

@@ -42,7 +42,7 @@ func (b *backend) keyCertificateWrite(ctx context.Context, req *logical.Request,
 	if err := k.AttachCertificate(d.Get("certificate").(string)); err != nil {
 		return logical.ErrorResponse("invalid certificate: %s", err.Error()), nil
 	}
-	if err := writeKey(ctx, req.Storage, name, k); err != nil {
+	if err := b.writeKey(ctx, req.Storage, name, k); err != nil {
 		return nil, err
 	}
 	if err := b.forgetKeyUsers(ctx, req.Storage, name); err != nil {

@@ -51,7 +51,7 @@ func issueForCSR(t *testing.T, csrPEM string, notAfter time.Time) (leaf, caPEM s
 
 func TestKeyCSRAndCertificate(t *testing.T) {
 	e := newTestEnv(t)
-	e.mustOK(t, logical.CreateOperation, "key/qwac", map[string]any{"type": "rsa-2048"})
+	e.mustOK(t, logical.CreateOperation, "key/qwac", map[string]any{"type": "rsa-2048", "purpose": "tls"})
 	csr := e.mustOK(t, logical.UpdateOperation, "key/qwac/csr", map[string]any{
 		"common_name": "0015800001041RHAAY", "organization": "Example TPP Ltd", "organizational_unit": "0015800001041RHAAY",
 		"country": "GB", "organization_identifier": "PSDGB-FCA-123456", "dns_names": "tpp.example.com,api.tpp.example.com"}).Data
@@ -85,7 +85,7 @@ func TestKeyCSRAndCertificate(t *testing.T) {
 	notAfter := time.Now().Add(90 * 24 * time.Hour).UTC().Truncate(time.Second)
 	leaf, caPEM := issueForCSR(t, csr["csr"].(string), notAfter)
 	// A certificate for another key is refused, and nothing is attached.
-	e.mustOK(t, logical.CreateOperation, "key/other", map[string]any{"type": "ec-p256"})
+	e.mustOK(t, logical.CreateOperation, "key/other", map[string]any{"type": "ec-p256", "purpose": "tls"})
 	otherCSR := e.mustOK(t, logical.UpdateOperation, "key/other/csr", map[string]any{"common_name": "other"}).Data["csr"].(string)
 	otherLeaf, _ := issueForCSR(t, otherCSR, notAfter)
 	resp, err := e.request(t, logical.UpdateOperation, "key/qwac/certificate", map[string]any{"certificate": otherLeaf})
@@ -115,7 +115,7 @@ func TestKeyCSRAndCertificate(t *testing.T) {
 		t.Errorf("key read certificate %v", summary)
 	}
 	resp, err = e.request(t, logical.UpdateOperation, "key/qwac/certificate", map[string]any{"certificate": []any{"x"}})
-	if msg := errorText(resp, err); msg != "invalid certificate: must be a PEM string" {
+	if msg := errorText(resp, err); msg != "invalid certificate: expected a string" {
 		t.Errorf("list certificate: %q", msg)
 	}
 }

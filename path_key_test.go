@@ -58,7 +58,7 @@ func TestKeyLifecycle(t *testing.T) {
 	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	e.b.keys.now = func() time.Time { return now }
 
-	created := e.mustOK(t, logical.CreateOperation, "key/ob", map[string]any{"type": "rsa-2048"}).Data
+	created := e.mustOK(t, logical.CreateOperation, "key/ob", map[string]any{"type": "rsa-2048", "purpose": "request_signing"}).Data
 	assertNoPrivate(t, e, "ob", created)
 	got := e.mustOK(t, logical.ReadOperation, "key/ob", nil).Data
 	assertNoPrivate(t, e, "ob", got)
@@ -102,7 +102,7 @@ func TestKeyLifecycle(t *testing.T) {
 	if upd["min_version"] != 2 || upd["public_jwks"] != true || upd["kid"] != "directory-kid" || upd["type"] != "rsa-2048" {
 		t.Errorf("after update %v", upd)
 	}
-	e.mustOK(t, logical.CreateOperation, "key/dpop", map[string]any{"type": "ec-p256"})
+	e.mustOK(t, logical.CreateOperation, "key/dpop", map[string]any{"type": "ec-p256", "purpose": "dpop"})
 	list := e.mustOK(t, logical.ListOperation, "key/", nil).Data["keys"].([]string)
 	if strings.Join(list, ",") != "dpop,ob" {
 		t.Errorf("list %v", list)
@@ -115,7 +115,7 @@ func TestKeyLifecycle(t *testing.T) {
 
 func TestKeyWriteRefusesBadInput(t *testing.T) {
 	e := newTestEnv(t)
-	e.mustOK(t, logical.CreateOperation, "key/a", map[string]any{"type": "ec-p256"})
+	e.mustOK(t, logical.CreateOperation, "key/a", map[string]any{"type": "ec-p256", "purpose": "request_signing"})
 	ec, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	der, _ := x509.MarshalECPrivateKey(ec)
 	pemKey := string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}))
@@ -127,12 +127,12 @@ func TestKeyWriteRefusesBadInput(t *testing.T) {
 		field string
 	}{
 		{logical.CreateOperation, "key/b", map[string]any{}, "invalid type"},
-		{logical.CreateOperation, "key/b", map[string]any{"type": "rsa-1024"}, "invalid type"},
+		{logical.CreateOperation, "key/b", map[string]any{"type": "rsa-1024", "purpose": "tls"}, "invalid type"},
 		{logical.CreateOperation, "key/b", map[string]any{"key": pemKey, "type": "ec-p256"}, "invalid type"},
 		{logical.CreateOperation, "key/b", map[string]any{"key": strings.Replace(pemKey, "M", "X", 3)}, "invalid key"},
 		{logical.CreateOperation, "key/b", map[string]any{"key": []any{pemKey}}, "invalid key"},
-		{logical.CreateOperation, "key/b", map[string]any{"type": "ec-p256", "min_version": 2}, "invalid min_version"},
-		{logical.CreateOperation, "key/b", map[string]any{"type": "ec-p256", "kid": "a b"}, "invalid kid"},
+		{logical.CreateOperation, "key/b", map[string]any{"type": "ec-p256", "purpose": "tls", "min_version": 2}, "invalid min_version"},
+		{logical.CreateOperation, "key/b", map[string]any{"type": "ec-p256", "purpose": "tls", "kid": "a b"}, "invalid kid"},
 		{logical.UpdateOperation, "key/a", map[string]any{"key": pemKey}, "invalid key"},
 		{logical.UpdateOperation, "key/a", map[string]any{"type": "rsa-2048"}, "invalid type"},
 		{logical.UpdateOperation, "key/nope/rotate", nil, "invalid name"},
@@ -152,7 +152,7 @@ func TestKeyWriteRefusesBadInput(t *testing.T) {
 	}
 
 	// An import keeps the key a bank registered.
-	got := e.mustOK(t, logical.CreateOperation, "key/imported", map[string]any{"key": pemKey}).Data
+	got := e.mustOK(t, logical.CreateOperation, "key/imported", map[string]any{"key": pemKey, "purpose": "client_auth"}).Data
 	assertNoPrivate(t, e, "imported", got)
 	block, _ := pem.Decode([]byte(got["public_key"].(string)))
 	pub, _ := x509.ParsePKIXPublicKey(block.Bytes)
@@ -167,7 +167,7 @@ func TestKeyWriteRefusesBadInput(t *testing.T) {
 // Keys are stored under key/, which the backend seal-wraps.
 func TestKeysAreSealWrapped(t *testing.T) {
 	e := newTestEnv(t)
-	e.mustOK(t, logical.CreateOperation, "key/a", map[string]any{"type": "ec-p256"})
+	e.mustOK(t, logical.CreateOperation, "key/a", map[string]any{"type": "ec-p256", "purpose": "request_signing"})
 	if se, _ := e.storage.Get(context.Background(), keyPrefix+"a"); se == nil {
 		t.Fatal("key not stored under key/")
 	}

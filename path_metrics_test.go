@@ -86,6 +86,7 @@ func TestMetricsMoveWithTheBank(t *testing.T) {
 		{"bankauth_token_fetch_consecutive_failures", cfg, 1},
 		{"bankauth_tokens_served_stale_total", cfg, 0},
 		{"bankauth_background_refresh_lag_seconds", nil, 1},
+		{"bankauth_handler_panics_total", nil, 0},
 	}
 	for _, c := range checks {
 		if got, ok := sample(fams, c.name, c.labels); !ok || got != c.want {

@@ -168,5 +168,7 @@ HTTP_PROXY, NO_PROXY; set them with vault plugin register -env). The proxy's
 own address is trusted; through a proxy the bank's host is checked by name
 and literal address only, since the proxy resolves it.
 
-A settings write applies to existing connections from their next request.
+A settings write applies to existing connections from their next request:
+it goes over a new connection, and open connections (HTTP/2 ones in use
+included) to hosts the new policy refuses are closed.
 `

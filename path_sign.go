@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/keyring"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -39,8 +40,8 @@ func pathSign(b *backend) []*framework.Path {
 			"alg": {Type: framework.TypeString,
 				Description: "jws_detached: the JWS algorithm. Default PS256 for RSA keys, ES256 for P-256, ES384 for P-384."},
 			fieldSignHeader: {Type: framework.TypeString,
-				Description: `jws_detached: a JSON object of further protected header members, e.g. {"typ":"JOSE","http://openbanking.org.uk/iat":1732870000}.`},
-			"crit": {Type: framework.TypeCommaStringSlice, Description: "jws_detached: header member names to add to crit."},
+				Description: `jws_detached: a JSON object of further protected header members, e.g. {"typ":"JOSE","http://openbanking.org.uk/iat":1732870000}. typ is JOSE or absent; no jwk, jku, x5u, x5c or zip.`},
+			"crit": {Type: framework.TypeCommaStringSlice, Description: "jws_detached: extension header member names to add to crit; never registered names such as typ."},
 			// http_message_signature
 			"method":     {Type: framework.TypeString, Description: "http_message_signature: the request method, e.g. POST."},
 			"target_uri": {Type: framework.TypeString, Description: "http_message_signature: the full request URI."},
@@ -63,6 +64,9 @@ func (b *backend) sign(ctx context.Context, req *logical.Request, d *framework.F
 	k, resp, err := existingKey(ctx, req.Storage, name)
 	if k == nil {
 		return resp, err
+	}
+	if err := (keySigner{name, k}).Use().Require(bank.PurposeRequestSigning); err != nil {
+		return logical.ErrorResponse("invalid name: %s", err.Error()), nil
 	}
 	switch format := d.Get("format").(string); format {
 	case formatJWSDetached:
@@ -171,7 +175,9 @@ bankauth/sign/<key> (capability update) decides which keys it may use.
 answers signature (a compact JWS with the payload detached,
 <protected>..<signature>, as UK Open Banking's x-jws-signature takes it),
 kid and alg. b64=false (the default) signs the payload bytes unencoded
-(RFC 7797) and lists b64 in crit.
+(RFC 7797) and lists b64 in crit. A request signature is never a token:
+a payload that is a JWT or DPoP claims set, a typ other than JOSE and a
+key in the header are refused.
 
   vault write bankauth/sign/<key> format=http_message_signature method=POST
       target_uri=https://... headers='{"x-request-id":"..."}' body=<base64>

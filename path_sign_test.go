@@ -33,8 +33,8 @@ func publicKeyOf(t *testing.T, e *testEnv, name string) any {
 // published public key and the payload sent apart.
 func TestSignJWSDetached(t *testing.T) {
 	e := newTestEnv(t)
-	e.mustOK(t, logical.CreateOperation, "key/ob", map[string]any{"type": "rsa-2048"})
-	e.mustOK(t, logical.CreateOperation, "key/ec", map[string]any{"type": "ec-p384"})
+	e.mustOK(t, logical.CreateOperation, "key/ob", map[string]any{"type": "rsa-2048", "purpose": "request_signing"})
+	e.mustOK(t, logical.CreateOperation, "key/ec", map[string]any{"type": "ec-p384", "purpose": "request_signing"})
 	payload := []byte(`{"Data":{"ConsentId":"PDC_123"}}`)
 	for _, c := range []struct {
 		key  string
@@ -82,7 +82,7 @@ func TestSignJWSDetached(t *testing.T) {
 // go-jose's JSONWebKey key through crypto/rsa.
 func TestSignJWSWithCritMembers(t *testing.T) {
 	e := newTestEnv(t)
-	e.mustOK(t, logical.CreateOperation, "key/ob", map[string]any{"type": "rsa-2048"})
+	e.mustOK(t, logical.CreateOperation, "key/ob", map[string]any{"type": "rsa-2048", "purpose": "request_signing"})
 	payload := []byte(`{"Data":{}}`)
 	got := e.mustOK(t, logical.UpdateOperation, "sign/ob", map[string]any{"format": "jws_detached",
 		"payload": base64.StdEncoding.EncodeToString(payload),
@@ -108,7 +108,7 @@ func TestSignJWSWithCritMembers(t *testing.T) {
 
 func TestSignRefusesBadInput(t *testing.T) {
 	e := newTestEnv(t)
-	e.mustOK(t, logical.CreateOperation, "key/ob", map[string]any{"type": "ec-p256"})
+	e.mustOK(t, logical.CreateOperation, "key/ob", map[string]any{"type": "ec-p256", "purpose": "request_signing"})
 	p := base64.StdEncoding.EncodeToString([]byte("x"))
 	for want, data := range map[string]map[string]any{
 		"invalid format":     {"payload": p},
@@ -141,7 +141,7 @@ func TestSignHTTPMessage(t *testing.T) {
 	now := time.Unix(1764417600, 0)
 	e.b.keys.now = func() time.Time { return now }
 	for _, typ := range []string{"rsa-2048", "ec-p256"} {
-		e.mustOK(t, logical.CreateOperation, "key/"+typ, map[string]any{"type": typ})
+		e.mustOK(t, logical.CreateOperation, "key/"+typ, map[string]any{"type": typ, "purpose": "request_signing"})
 		body := []byte(`{"instructedAmount":{"currency":"EUR","amount":"123.50"}}`)
 		target := "https://api.bank.example/v1/payments/sepa-credit-transfers"
 		got := e.mustOK(t, logical.UpdateOperation, "sign/"+typ, map[string]any{"format": "http_message_signature",

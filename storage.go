@@ -33,8 +33,22 @@ type storedBudget struct {
 	SentMillis []int64 `json:"sent_ms"`
 }
 
-// readConfig reads a config from storage; nil if there is none.
+// readConfig reads a config from storage, with the keys it names; nil if
+// there is none.
 func readConfig(ctx context.Context, s logical.Storage, name string) (*bank.Config, error) {
+	cfg, err := readStoredConfig(ctx, s, name)
+	if err != nil || cfg == nil {
+		return nil, err
+	}
+	if err := resolveConfigKeys(ctx, s, cfg); err != nil { // signing_key, tls_key, dpop_key (key_config.go)
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// readStoredConfig reads a config as stored, without resolving the keys it
+// names; nil if there is none.
+func readStoredConfig(ctx context.Context, s logical.Storage, name string) (*bank.Config, error) {
 	se, err := s.Get(ctx, configPrefix+name)
 	if err != nil || se == nil {
 		return nil, err
@@ -42,9 +56,6 @@ func readConfig(ctx context.Context, s logical.Storage, name string) (*bank.Conf
 	var cfg bank.Config
 	if err := se.DecodeJSON(&cfg); err != nil {
 		return nil, fmt.Errorf("decoding config %q: %w", name, err)
-	}
-	if err := resolveConfigKeys(ctx, s, &cfg); err != nil { // signing_key, tls_key, dpop_key (key_config.go)
-		return nil, err
 	}
 	return &cfg, nil
 }

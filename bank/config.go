@@ -129,7 +129,7 @@ func (c *Config) Validate() error {
 		if c.Provider == "" {
 			return fieldErr(FieldProvider, "is required (one of %s)", strings.Join(Names(), ", "))
 		}
-		return fieldErr(FieldProvider, "unknown provider %q (one of %s)", c.Provider, strings.Join(Names(), ", "))
+		return fieldErr(FieldProvider, "names no provider: use one of %s, or the name of a profile", strings.Join(Names(), ", "))
 	}
 	known := map[string]Field{}
 	for _, f := range p.Fields() {
@@ -196,6 +196,9 @@ func ValidateBaseURL(raw string) error {
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return fieldErr(FieldBaseURL, "must not contain user info, a query or a fragment")
 	}
+	if why := numericHostReason(u.Hostname()); why != "" {
+		return fieldErr(FieldBaseURL, "%s", why)
+	}
 	switch u.Scheme {
 	case "https":
 	case "http":
@@ -206,7 +209,7 @@ func ValidateBaseURL(raw string) error {
 		return fieldErr(FieldBaseURL, "scheme must be https")
 	}
 	if why := unroutableHost(u.Hostname()); why != "" {
-		return fieldErr(FieldBaseURL, "host %s is %s, where no bank lives", u.Hostname(), why)
+		return fieldErr(FieldBaseURL, "the host is %s, where no bank lives", why)
 	}
 	return nil
 }

@@ -47,7 +47,7 @@ type compiledPolicy struct {
 
 func (p EgressPolicy) compile() (*compiledPolicy, error) {
 	cp := &compiledPolicy{EgressPolicy: p, names: map[string]bool{}}
-	for _, h := range p.AllowedHosts {
+	for i, h := range p.AllowedHosts {
 		h = strings.ToLower(strings.TrimSpace(h))
 		switch {
 		case h == "":
@@ -55,12 +55,12 @@ func (p EgressPolicy) compile() (*compiledPolicy, error) {
 		case strings.Contains(h, "/"):
 			pfx, err := netip.ParsePrefix(h)
 			if err != nil {
-				return nil, fieldErr(FieldAllowedHosts, "%q is not a CIDR like 203.0.113.0/24", h)
+				return nil, fieldErr(FieldAllowedHosts, "entry %d is not a CIDR like 203.0.113.0/24", i+1)
 			}
 			cp.prefixes = append(cp.prefixes, pfx.Masked())
 		case strings.HasPrefix(h, "*."):
 			if !validHostName(h[2:]) {
-				return nil, fieldErr(FieldAllowedHosts, "%q is not a host name pattern like *.bank.example", h)
+				return nil, fieldErr(FieldAllowedHosts, "entry %d is not a host name pattern like *.bank.example", i+1)
 			}
 			cp.suffixes = append(cp.suffixes, h[1:])
 		default:
@@ -68,8 +68,11 @@ func (p EgressPolicy) compile() (*compiledPolicy, error) {
 				cp.prefixes = append(cp.prefixes, netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen()))
 				continue
 			}
+			if endsInNumber(h) { // an address, but not in dotted-decimal form: numeric_host.go
+				return nil, fieldErr(FieldAllowedHosts, "an entry that ends in a number must be an IP address in dotted-decimal form or a CIDR, like 203.0.113.7 or 203.0.113.0/24")
+			}
 			if !validHostName(h) {
-				return nil, fieldErr(FieldAllowedHosts, "%q is not a host name, an IP address or a CIDR", h)
+				return nil, fieldErr(FieldAllowedHosts, "entry %d is not a host name, an IP address or a CIDR", i+1)
 			}
 			cp.names[h] = true
 		}
@@ -149,6 +152,9 @@ type EgressError struct {
 }
 
 func (e *EgressError) Error() string {
+	if e.Host == "" { // a host the error must not quote (numeric_host.go)
+		return "egress policy refuses the request: " + e.Reason
+	}
 	where := e.Host
 	if e.Addr != "" && e.Addr != e.Host {
 		where += " (" + e.Addr + ")"
@@ -169,6 +175,7 @@ type Egress struct {
 	policy     atomic.Pointer[compiledPolicy]
 	proxy      func(*url.URL) (*url.URL, error)
 	proxyAddrs map[string]bool
+	conns      egressConns // open connections (egress_conns.go)
 }
 
 // NewEgress makes an Egress with policy p that uses the proxy named by the
@@ -217,14 +224,19 @@ func proxyAddr(raw string) string {
 }
 
 // Set replaces the policy; it applies to the next request of every client
-// of e, and pooled connections made under the old policy are closed.
+// of e. When the policy changes, later requests go over new connections,
+// and every open connection the new policy refuses, busy or idle, is
+// closed (egress_conns.go).
 func (e *Egress) Set(p EgressPolicy) error {
 	cp, err := p.compile()
 	if err != nil {
 		return err
 	}
-	e.policy.Store(cp)
-	closeIdleFor(e)
+	if old := e.policy.Swap(cp); cp.sameAs(old) || old == nil {
+		return nil
+	}
+	renewTransports(e)
+	e.closeRefused(cp)
 	return nil
 }
 
@@ -241,6 +253,9 @@ var strictEgress, _ = NewEgress(EgressPolicy{})
 func (e *Egress) checkURL(u *url.URL) error {
 	cp := e.policy.Load()
 	host := u.Hostname()
+	if r := numericHostReason(host); r != "" {
+		return &EgressError{Reason: r}
+	}
 	switch u.Scheme {
 	case "https":
 	case "http":
@@ -273,6 +288,9 @@ func (e *Egress) proxyFor(req *http.Request) (*url.URL, error) {
 	}
 	cp := e.policy.Load()
 	host := req.URL.Hostname()
+	if r := numericHostReason(host); r != "" {
+		return nil, &EgressError{Reason: r}
+	}
 	if cp.restricted() && !cp.nameAllowed(host) {
 		if _, err := netip.ParseAddr(host); err != nil {
 			return nil, &EgressError{Host: host, Reason: "not in allowed_hosts"}
@@ -287,12 +305,17 @@ func (e *Egress) proxyFor(req *http.Request) (*url.URL, error) {
 // policy. The configured proxy's own address is not checked.
 func (e *Egress) dialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
-	if !e.proxyAddrs[addr] {
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
+	cp := e.policy.Load()
+	proxied := e.proxyAddrs[addr]
+	host := ""
+	if !proxied {
+		var err error
+		if host, _, err = net.SplitHostPort(addr); err != nil {
 			return nil, err
 		}
-		cp := e.policy.Load()
+		if r := numericHostReason(host); r != "" {
+			return nil, &EgressError{Reason: r}
+		}
 		byName := cp.nameAllowed(host)
 		d.Control = func(_, address string, _ syscall.RawConn) error {
 			ip, _, err := net.SplitHostPort(address)
@@ -309,7 +332,11 @@ func (e *Egress) dialContext(ctx context.Context, network, addr string) (net.Con
 			return nil
 		}
 	}
-	return d.DialContext(ctx, network, addr)
+	conn, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return e.track(conn, host, proxied, cp), nil
 }
 
 // asEgressError finds an *EgressError in a transport failure.

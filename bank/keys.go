@@ -29,6 +29,10 @@ type KeySigner interface {
 	DPoPProof(htm, htu, nonce, accessToken string, now time.Time) (string, error)
 	// TLSCertificate is the attached certificate chain with its key.
 	TLSCertificate() (*tls.Certificate, error)
+	// Use is what the key's owner allows it for: purposes and, for client
+	// assertions, pins. It is checked when a config is written and again
+	// when each client assertion is signed (keyAssertion).
+	Use() KeyUse
 }
 
 // Keys are the keys a config's key fields name, resolved by the plugin
@@ -84,6 +88,15 @@ func (c *Config) validateKeys() error {
 		case c.keys.Signing == nil:
 			return fieldErr(FieldSigningKey, "names no key; write key/%s first", c.Settings[FieldSigningKey])
 		}
+		use := c.keys.Signing.Use()
+		if err := use.Require(PurposeClientAuth); err != nil {
+			return fieldErr(FieldSigningKey, "%s", err)
+		}
+		for _, t := range c.AssertionTargets() {
+			if err := use.PermitAssertion(t.Endpoint, t.Audience); err != nil {
+				return fieldErr(FieldSigningKey, "%s", err)
+			}
+		}
 	}
 	if c.Settings[FieldTLSKey] != "" {
 		switch {
@@ -91,6 +104,9 @@ func (c *Config) validateKeys() error {
 			return fieldErr(FieldTLSKey, "a config names tls_key or tls_client_cert and tls_client_key, not both")
 		case c.keys.TLS == nil:
 			return fieldErr(FieldTLSKey, "names no key; write key/%s first", c.Settings[FieldTLSKey])
+		}
+		if err := c.keys.TLS.Use().Require(PurposeTLS); err != nil {
+			return fieldErr(FieldTLSKey, "%s", err)
 		}
 		if _, err := c.keys.TLS.TLSCertificate(); err != nil {
 			return fieldErr(FieldTLSKey, "%s", err.Error())
@@ -103,19 +119,28 @@ func (c *Config) validateKeys() error {
 		case c.keys.DPoP == nil:
 			return fieldErr(FieldDPoPKey, "names no key; write key/%s first", c.Settings[FieldDPoPKey])
 		}
+		if err := c.keys.DPoP.Use().Require(PurposeDPoP); err != nil {
+			return fieldErr(FieldDPoPKey, "%s", err)
+		}
 	}
 	return nil
 }
 
-// keyAssertion signs an RFC 7523 client assertion with a kept key: the
-// same claims as a PEM key's, kid from the key.
-func keyAssertion(k KeySigner, clientID, audience, tokenURL string, now time.Time) (string, error) {
+// keyAssertion signs an RFC 7523 client assertion with a kept key, to be
+// sent to endpoint: the same claims as a PEM key's, kid from the key. It
+// is the one place a kept key signs a client assertion, and it refuses
+// one that would go outside the key's pins (KeyUse.PermitAssertion),
+// whatever the config says.
+func keyAssertion(k KeySigner, clientID, audience, endpoint string, now time.Time) (string, error) {
+	if audience == "" {
+		audience = endpoint
+	}
+	if err := k.Use().PermitAssertion(endpoint, audience); err != nil {
+		return "", err
+	}
 	jti, err := uuid.GenerateUUID()
 	if err != nil {
 		return "", err
-	}
-	if audience == "" {
-		audience = tokenURL
 	}
 	return k.SignJWT("JWT", assertionClaims{Issuer: clientID, Subject: clientID, Audience: audience, ID: jti,
 		IssuedAt: now.Unix(), Expiry: now.Add(AssertionLifetime).Unix()})

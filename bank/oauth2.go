@@ -206,6 +206,9 @@ func validateEndpointURL(field, raw string, allowQuery bool) error {
 	if u.User != nil || u.Fragment != "" || (!allowQuery && u.RawQuery != "") {
 		return fieldErr(field, "must not contain user info or a fragment")
 	}
+	if why := numericHostReason(u.Hostname()); why != "" {
+		return fieldErr(field, "%s", why)
+	}
 	switch u.Scheme {
 	case "https":
 	case "http":
@@ -216,7 +219,7 @@ func validateEndpointURL(field, raw string, allowQuery bool) error {
 		return fieldErr(field, "scheme must be https")
 	}
 	if why := unroutableHost(u.Hostname()); why != "" {
-		return fieldErr(field, "host %s is %s, where no bank lives", u.Hostname(), why)
+		return fieldErr(field, "the host is %s, where no bank lives", why)
 	}
 	return nil
 }

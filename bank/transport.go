@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-cleanhttp"
@@ -34,10 +35,20 @@ type transportID struct {
 	tls    string
 }
 
+// sharedTransport is what clients hold as their http.Client's transport:
+// it sends each request over the current *http.Transport, which an egress
+// policy change replaces (renewTransports), so no request after the change
+// goes over a connection pooled before it.
 type sharedTransport struct {
-	t         *http.Transport
+	t         atomic.Pointer[http.Transport]
+	tls       *tls.Config // as built, for the transports that replace t
 	refs      int
 	idleSince time.Time // when refs last dropped to 0
+}
+
+// RoundTrip sends req over the current transport.
+func (st *sharedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return st.t.Load().RoundTrip(req)
 }
 
 // transportKey identifies what a connection carries: the trusted CAs and
@@ -55,21 +66,22 @@ func transportKey(cfg *Config) string {
 
 // acquireTransport returns the shared transport for cfg's CA bundle and
 // client certificate and takes a reference to it.
-func acquireTransport(cfg *Config, egress *Egress) (*http.Transport, error) {
+func acquireTransport(cfg *Config, egress *Egress) (*sharedTransport, error) {
 	key := transportID{egress, transportKey(cfg)}
 	transports.Lock()
 	defer transports.Unlock()
 	st := transports.m[key]
 	if st == nil {
-		t, err := newTransport(cfg, egress)
+		tc, err := tlsConfigFor(cfg)
 		if err != nil {
 			return nil, err
 		}
-		st = &sharedTransport{t: t}
+		st = &sharedTransport{tls: tc}
+		st.t.Store(newTransport(tc, egress))
 		transports.m[key] = st
 	}
 	st.refs++
-	return st.t, nil
+	return st, nil
 }
 
 // transportLinger is how long a transport nobody holds is kept for the
@@ -102,44 +114,61 @@ func sweepTransports(now time.Time) {
 	transports.swept = now
 	for key, st := range transports.m {
 		if st.refs == 0 && now.Sub(st.idleSince) >= transportLinger {
-			st.t.CloseIdleConnections()
+			st.t.Load().CloseIdleConnections()
 			delete(transports.m, key)
 		}
 	}
 }
 
-// closeIdleFor closes the idle connections of egress's transports, made
-// under a policy that may have changed.
-func closeIdleFor(egress *Egress) {
+// renewTransports gives egress's shared transports new, empty connection
+// pools after a policy change: later requests dial again, under the new
+// policy. The old transports' idle connections are closed now; the busy
+// ones finish their requests (unless the policy refuses their host:
+// Egress.Set closes those) and are closed once every request that may
+// still be using them has timed out.
+func renewTransports(egress *Egress) {
 	transports.Lock()
 	defer transports.Unlock()
 	for id, st := range transports.m {
-		if id.egress == egress {
-			st.t.CloseIdleConnections()
+		if id.egress != egress {
+			continue
 		}
+		old := st.t.Swap(newTransport(st.tls, egress))
+		old.CloseIdleConnections()
+		time.AfterFunc(MaxTimeout+time.Second, old.CloseIdleConnections)
 	}
 }
 
-func newTransport(cfg *Config, egress *Egress) (*http.Transport, error) {
-	transport := cleanhttp.DefaultPooledTransport()
-	transport.DialContext = egress.dialContext
-	transport.Proxy = egress.proxyFor
-	transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	transport.ResponseHeaderTimeout = MaxTimeout // each client's own timeout bounds its requests
+// tlsConfigFor is the TLS configuration of cfg's connections: TLS 1.2 or
+// later, cfg's CA bundle on top of the system roots, its client
+// certificate.
+func tlsConfigFor(cfg *Config) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if cfg.CACert != "" {
 		pool, err := x509.SystemCertPool()
 		if err != nil || pool == nil {
 			pool = x509.NewCertPool()
 		}
 		pool.AppendCertsFromPEM([]byte(cfg.CACert))
-		transport.TLSClientConfig.RootCAs = pool
+		tc.RootCAs = pool
 	}
 	cert, err := cfg.clientCertificate()
 	if err != nil {
 		return nil, err
 	}
 	if cert != nil {
-		transport.TLSClientConfig.Certificates = []tls.Certificate{*cert}
+		tc.Certificates = []tls.Certificate{*cert}
 	}
-	return transport, nil
+	return tc, nil
+}
+
+// newTransport makes a transport whose connections follow egress's policy
+// and use a copy of tc (a transport adds its protocols to its copy).
+func newTransport(tc *tls.Config, egress *Egress) *http.Transport {
+	transport := cleanhttp.DefaultPooledTransport()
+	transport.DialContext = egress.dialContext
+	transport.Proxy = egress.proxyFor
+	transport.TLSClientConfig = tc.Clone()
+	transport.ResponseHeaderTimeout = MaxTimeout // each client's own timeout bounds its requests
+	return transport
 }

@@ -31,6 +31,9 @@ type Options struct {
 	// RefreshLag is told how late each successful background refresh
 	// stored its new token, past its planned refresh point.
 	RefreshLag func(time.Duration)
+	// Panicked is told of each panic recovered in a background refresh (a
+	// defect: the plugin process, and every mount it serves, keeps going).
+	Panicked func()
 }
 
 // Broker owns every connection's token lifecycle on one mount. It is safe
@@ -41,6 +44,7 @@ type Broker struct {
 	store    Store
 	readOnly func() bool
 	lag      func(time.Duration)
+	panicked func()
 
 	mu    sync.RWMutex
 	conns map[string]*conn // only names whose config exists (or is being written)
@@ -56,7 +60,7 @@ type Broker struct {
 // it with Close.
 func New(opts Options) *Broker {
 	b := &Broker{clock: opts.Clock, logger: opts.Logger, store: opts.Store, readOnly: opts.ReadOnly,
-		lag: opts.RefreshLag, conns: map[string]*conn{}}
+		lag: opts.RefreshLag, panicked: opts.Panicked, conns: map[string]*conn{}}
 	if b.clock == nil {
 		b.clock = clockwork.NewRealClock()
 	}
@@ -68,6 +72,9 @@ func New(opts Options) *Broker {
 	}
 	if b.lag == nil {
 		b.lag = func(time.Duration) {}
+	}
+	if b.panicked == nil {
+		b.panicked = func() {}
 	}
 	b.sched = newScheduler(b)
 	return b

@@ -3,6 +3,7 @@ package broker
 import (
 	"container/heap"
 	"context"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -187,6 +188,7 @@ func (s *scheduler) loop() {
 			go func(r refresh) {
 				defer s.wg.Done()
 				defer func() { <-s.slots; s.finished(1) }()
+				defer s.b.recoverBackground(r.c.name)
 				s.b.refreshInBackground(s.ctx, r)
 			}(it)
 			due = due[1:]
@@ -288,4 +290,21 @@ func later(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// recoverBackground, deferred in a background refresh, keeps a panic (a
+// defect) from ending the plugin process: it is logged with the config's
+// name and, when the runtime made it, the panic's text (any other value
+// may hold a bank's answer), and counted.
+func (b *Broker) recoverBackground(name string) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	what := "a panic"
+	if re, ok := r.(runtime.Error); ok {
+		what = re.Error()
+	}
+	b.logger.Error("recovered from a panic in a background refresh", "config", name, "panic", what)
+	b.panicked()
 }

@@ -32,9 +32,9 @@ func TestDPoPAndMTLSWithKeysOnRealVault(t *testing.T) {
 	if err := vault.Mount("bankauth", mount); err != nil {
 		t.Fatal(err)
 	}
-	sig := cliJSON(t, "write", mount+"/key/sig", "type=rsa-3072", "public_jwks=true")
-	dpop := cliJSON(t, "write", mount+"/key/dpop", "type=ec-p256")
-	cliJSON(t, "write", mount+"/key/transport", "type=ec-p384")
+	sig := cliJSON(t, "write", mount+"/key/sig", "type=rsa-3072", "purpose=client_auth", "public_jwks=true")
+	dpop := cliJSON(t, "write", mount+"/key/dpop", "type=ec-p256", "purpose=dpop")
+	cliJSON(t, "write", mount+"/key/transport", "type=ec-p384", "purpose=tls")
 	csrPEM := cliJSON(t, "write", mount+"/key/transport/csr", "common_name=tpp-transport", "organization=Example TPP")["csr"].(string)
 	block, _ := pem.Decode([]byte(csrPEM))
 	csr, err := x509.ParseCertificateRequest(block.Bytes)
@@ -62,6 +62,8 @@ func TestDPoPAndMTLSWithKeysOnRealVault(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(as.Close)
+	// The key's owner pins its assertions to this bank's token endpoint.
+	cliJSON(t, "write", mount+"/key/sig", "allowed_endpoints="+as.URL+"/", "allowed_audiences="+as.TokenURL)
 	if _, err := vault.MustCLI("write", mount+"/config/fapi2", "provider=oauth2", "token_url="+as.TokenURL,
 		"client_id=tpp-fapi2", "auth_method=private_key_jwt", "signing_key=sig", "tls_key=transport",
 		"dpop_key=dpop", "ca_cert=@"+writeFile(t, "ca.pem", []byte(as.CAPEM))); err != nil {

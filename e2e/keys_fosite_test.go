@@ -38,7 +38,8 @@ func TestPrivateKeyJWTByJWKSWithFosite(t *testing.T) {
 	if err := vault.Mount("bankauth", mount); err != nil {
 		t.Fatal(err)
 	}
-	v1 := cliJSON(t, "write", mount+"/key/client-sig", "type=rsa-2048", "public_jwks=true")
+	v1 := cliJSON(t, "write", mount+"/key/client-sig", "type=rsa-2048", "public_jwks=true",
+		"purpose=client_auth", "allowed_endpoints="+as.URL+"/oauth2/", "allowed_audiences="+as.TokenURL)
 	if err := as.Register(interop.Client{ID: "tpp-e2e", AuthMethod: "private_key_jwt", SigningAlg: "PS256",
 		JWKSURI: vault.Addr + "/v1/" + mount + "/jwks/client-sig", Scopes: []string{"accounts"}}); err != nil {
 		t.Fatal(err)

@@ -77,11 +77,11 @@ func TestKeysOnRealVault(t *testing.T) {
 	if err := vault.Mount("bankauth", mount); err != nil {
 		t.Fatal(err)
 	}
-	created := cliJSON(t, "write", mount+"/key/ob", "type=rsa-2048", "public_jwks=true")
+	created := cliJSON(t, "write", mount+"/key/ob", "type=rsa-2048", "purpose=request_signing", "public_jwks=true")
 	if created["type"] != "rsa-2048" || created["latest_version"] != float64(1) {
 		t.Fatalf("created %v", created)
 	}
-	cliJSON(t, "write", mount+"/key/private", "type=ec-p256")
+	cliJSON(t, "write", mount+"/key/private", "type=ec-p256", "purpose=request_signing")
 	if code, _ := fetchJWKS(t, mount, "private"); code != http.StatusNotFound {
 		t.Errorf("a key without public_jwks answers %d", code)
 	}
@@ -140,8 +140,8 @@ func TestSignPolicyLimitsAnApp(t *testing.T) {
 	if err := vault.Mount("bankauth", mount); err != nil {
 		t.Fatal(err)
 	}
-	cliJSON(t, "write", mount+"/key/payments", "type=ec-p256")
-	cliJSON(t, "write", mount+"/key/other", "type=ec-p256")
+	cliJSON(t, "write", mount+"/key/payments", "type=ec-p256", "purpose=request_signing")
+	cliJSON(t, "write", mount+"/key/other", "type=ec-p256", "purpose=request_signing")
 	policy := filepath.Join(t.TempDir(), "signer.hcl")
 	if err := os.WriteFile(policy, []byte(fmt.Sprintf("path %q {\n  capabilities = [\"update\"]\n}\n", mount+"/sign/payments")), 0o600); err != nil {
 		t.Fatal(err)
@@ -180,7 +180,7 @@ func TestKeyCSRAndCertificateOnRealVault(t *testing.T) {
 	if err := vault.Mount("bankauth", mount); err != nil {
 		t.Fatal(err)
 	}
-	cliJSON(t, "write", mount+"/key/qwac", "type=ec-p256", "public_jwks=true")
+	cliJSON(t, "write", mount+"/key/qwac", "type=ec-p256", "purpose=tls", "public_jwks=true")
 	csrOut := cliJSON(t, "write", mount+"/key/qwac/csr", "common_name=0015800001041RHAAY", "organization=Example TPP",
 		"country=GB", "organization_identifier=PSDGB-FCA-123456", "dns_names=tpp.example.com")
 	block, _ := pem.Decode([]byte(csrOut["csr"].(string)))
@@ -217,7 +217,7 @@ func TestKeyCSRAndCertificateOnRealVault(t *testing.T) {
 	if r.ExitCode == 0 || !strings.Contains(r.Stderr, "invalid type") || strings.Contains(r.Stderr, pemBody) {
 		t.Errorf("mismatched import: %d %s", r.ExitCode, r.Stderr)
 	}
-	got := cliJSON(t, "write", mount+"/key/imported", "key=@"+keyFile)
+	got := cliJSON(t, "write", mount+"/key/imported", "key=@"+keyFile, "purpose=tls")
 	if got["type"] != "ec-p384" || strings.Contains(fmt.Sprint(got), pemBody) {
 		t.Errorf("import answer %v", got)
 	}

@@ -91,4 +91,29 @@ func TestEgressThroughProxyFromPluginEnv(t *testing.T) {
 	if len(proxy.Targets()) != before {
 		t.Fatalf("a refused request reached the proxy: %v", proxy.Targets())
 	}
+
+	// A host that ends in a number is an IPv4 address (issue 18): the
+	// proxy's resolver reads 2130706433 and 127.1 as 127.0.0.1 and
+	// 169.254.43518 as 169.254.169.254. Only dotted-decimal is accepted,
+	// with allowed_hosts empty too; the error names the field and the
+	// rule, not the host, and the proxy is never asked.
+	if _, err := vault.MustCLI("write", mount+"/settings", "allowed_hosts="); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []string{"2130706433", "0177.0.0.1", "127.1", "0x7f.1", "169.254.43518"} {
+		r := vault.CLI("", "write", mount+"/config/numeric", "provider=etranzact", "base_url=https://"+h,
+			"username=u", "password=p")
+		msg := ""
+		for _, line := range strings.Split(r.Stderr, "\n") {
+			if strings.Contains(line, "invalid base_url") {
+				msg = line
+			}
+		}
+		if r.ExitCode == 0 || !strings.Contains(msg, "IPv4") || strings.Contains(msg, h) {
+			t.Errorf("base_url=https://%s: exit %d %s; want invalid base_url naming the rule, not the host", h, r.ExitCode, r.Stderr)
+		}
+	}
+	if len(proxy.Targets()) != before {
+		t.Fatalf("a numeric host reached the proxy: %v", proxy.Targets())
+	}
 }

@@ -109,6 +109,13 @@ func upgradeReleases(t *testing.T, oldV, newV string) (old, cur upgradeRelease) 
 	if ref == "" {
 		ref = upgradeFrom
 	}
+	return upgradeReleasesFrom(t, ref, oldV, newV)
+}
+
+// upgradeReleasesFrom is upgradeReleases with the old release built from
+// ref.
+func upgradeReleasesFrom(t *testing.T, ref, oldV, newV string) (old, cur upgradeRelease) {
+	t.Helper()
 	dist := t.TempDir()
 	suffix := "_" + runtime.GOOS + "_" + runtime.GOARCH
 	old = upgradeRelease{version: oldV, name: vaulttest.PluginBinary + "_" + oldV + suffix}

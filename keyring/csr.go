@@ -6,10 +6,12 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/pem"
-	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
+
+	"golang.org/x/net/idna"
 )
 
 // OIDOrganizationIdentifier is X.520 organizationIdentifier (2.5.4.97),
@@ -41,10 +43,9 @@ func (k *Key) CSR(req CSRRequest, r io.Reader) (string, error) {
 	if c := req.Country; c != "" && (len(c) != 2 || strings.ToUpper(c) != c || strings.ContainsAny(c, "0123456789")) {
 		return "", &FieldError{Field: "country", Msg: "must be a two-letter ISO 3166 code such as GB"}
 	}
-	for _, d := range req.DNSNames {
-		if d == "" || strings.ContainsAny(d, " /:@") || net.ParseIP(d) != nil {
-			return "", &FieldError{Field: "dns_names", Msg: "must be DNS host names"}
-		}
+	dnsNames, err := asciiDNSNames(req.DNSNames)
+	if err != nil {
+		return "", err
 	}
 	subj := pkix.Name{CommonName: req.CommonName}
 	if req.Organization != "" {
@@ -64,7 +65,7 @@ func (k *Key) CSR(req CSRRequest, r io.Reader) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	tmpl := &x509.CertificateRequest{Subject: subj, DNSNames: req.DNSNames}
+	tmpl := &x509.CertificateRequest{Subject: subj, DNSNames: dnsNames}
 	switch k.Type {
 	case TypeECP256:
 		tmpl.SignatureAlgorithm = x509.ECDSAWithSHA256
@@ -75,7 +76,9 @@ func (k *Key) CSR(req CSRRequest, r io.Reader) (string, error) {
 	}
 	der, err := x509.CreateCertificateRequest(r, tmpl, signer)
 	if err != nil {
-		return "", errors.New("cannot create the certificate signing request")
+		// Every input was checked above, so this is the caller's (a subject
+		// value the x509 encoder refuses), not the plugin's.
+		return "", &FieldError{Field: "common_name", Msg: "the subject or dns_names cannot be encoded in a certificate signing request"}
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})), nil
 }
@@ -87,3 +90,28 @@ type FieldError struct {
 }
 
 func (e *FieldError) Error() string { return e.Field + " " + e.Msg }
+
+// dnsProfile is IDNA's lookup profile with DNS's length limits (63 per
+// label, 253 in all, no empty label) enforced.
+var dnsProfile = idna.New(idna.MapForLookup(), idna.BidiRule(), idna.VerifyDNSLength(true))
+
+// asciiDNSNames checks that each name is a DNS host name (a leading "*."
+// wildcard allowed) and converts internationalised names to their IDNA
+// ASCII form (RFC 5891), which is what certificates carry. It fails naming
+// the entry, counted from 1, never quoting it.
+func asciiDNSNames(names []string) ([]string, error) {
+	out := make([]string, 0, len(names))
+	for i, d := range names {
+		wildcard := strings.HasPrefix(d, "*.")
+		host := strings.TrimPrefix(d, "*.")
+		ascii, err := dnsProfile.ToASCII(host)
+		if host == "" || err != nil || net.ParseIP(host) != nil || strings.ContainsAny(ascii, " /:@*") || len(ascii) > 253 {
+			return nil, &FieldError{Field: "dns_names", Msg: fmt.Sprintf("entry %d is not a DNS host name", i+1)}
+		}
+		if wildcard {
+			ascii = "*." + ascii
+		}
+		out = append(out, ascii)
+	}
+	return out, nil
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/bankauth/vault-plugin-secrets-bankauth/keyring"
@@ -66,6 +67,29 @@ func TestCSRRefusesBadFields(t *testing.T) {
 		var fe *keyring.FieldError
 		if !errors.As(err, &fe) || fe.Field != field {
 			t.Errorf("%s: got %v", field, err)
+		}
+	}
+}
+
+func TestCSRConvertsInternationalNamesToIDNA(t *testing.T) {
+	k := testKey(t, keyring.TypeECP256)
+	out, err := k.CSR(keyring.CSRRequest{CommonName: "x", DNSNames: []string{"bücher.example", "*.ü.example", "ü", "tpp.example.com"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode([]byte(out))
+	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"xn--bcher-kva.example", "*.xn--tda.example", "xn--tda", "tpp.example.com"}; !slices.Equal(csr.DNSNames, want) {
+		t.Fatalf("dns names %v, want %v", csr.DNSNames, want)
+	}
+	for _, bad := range []string{"a b.example", "", "*.", "x..y", "10.0.0.1", strings.Repeat("a", 64) + ".example", "\x00.example"} {
+		_, err := k.CSR(keyring.CSRRequest{CommonName: "x", DNSNames: []string{"ok.example", bad}}, nil)
+		var fe *keyring.FieldError
+		if !errors.As(err, &fe) || fe.Field != "dns_names" || fe.Msg != "entry 2 is not a DNS host name" {
+			t.Errorf("%q: got %v", bad, err)
 		}
 	}
 }

@@ -71,7 +71,7 @@ func (k *Key) SignHTTPMessage(m HTTPMessage, now time.Time) (*HTTPSignature, err
 	for name, val := range m.Headers {
 		lower := strings.ToLower(strings.TrimSpace(name))
 		if lower == "" || !isToken(lower) {
-			return nil, &FieldError{Field: "headers", Msg: fmt.Sprintf("has %q, which is not a header name", name)}
+			return nil, &FieldError{Field: "headers", Msg: "has a member whose name is not an HTTP header name"}
 		}
 		if lower == "content-digest" || lower == "signature" || lower == "signature-input" {
 			return nil, &FieldError{Field: "headers", Msg: fmt.Sprintf("may not hold %s: the plugin computes it", lower)}

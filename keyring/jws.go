@@ -29,7 +29,8 @@ var reservedHeader = map[string]bool{"alg": true, "kid": true, "b64": true, "cri
 // SignDetachedJWS signs payload with the latest version and returns a
 // compact JWS with the payload detached (RFC 7515 appendix F):
 // "<protected>..<signature>", with the version's kid and the algorithm
-// used. Errors are *FieldError naming alg, header or crit.
+// used. Errors are *FieldError naming alg, header, crit or payload: what
+// would make it a JWT or a DPoP proof is refused (checkJWSRequest).
 func (k *Key) SignDetachedJWS(payload []byte, o JWSOptions) (jws, kid, alg string, err error) {
 	alg = o.Alg
 	if alg == "" {
@@ -37,6 +38,9 @@ func (k *Key) SignDetachedJWS(payload []byte, o JWSOptions) (jws, kid, alg strin
 	}
 	if err := checkAlg(k.Type, alg); err != nil {
 		return "", "", "", &FieldError{Field: "alg", Msg: err.Error()}
+	}
+	if err := checkJWSRequest(payload, o); err != nil {
+		return "", "", "", err
 	}
 	v := k.Latest()
 	hdr := map[string]any{}
@@ -56,7 +60,7 @@ func (k *Key) SignDetachedJWS(payload []byte, o JWSOptions) (jws, kid, alg strin
 			continue
 		}
 		if _, ok := o.Header[c]; !ok {
-			return "", "", "", &FieldError{Field: "crit", Msg: fmt.Sprintf("names %q, which is not in header", c)}
+			return "", "", "", &FieldError{Field: "crit", Msg: "must name only members of header"}
 		}
 		if !slices.Contains(crit, c) {
 			crit = append(crit, c)

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -36,6 +37,7 @@ type Key struct {
 	Imported   bool       `json:"imported,omitempty"`
 	// Certificate is the attached chain, leaf first, if any.
 	Certificate *Certificate `json:"certificate,omitempty"`
+	Uses                     // purposes and pins, stored inline (uses.go)
 }
 
 // Version is one key pair of a Key.
@@ -147,7 +149,7 @@ func newSigner(typ string, r io.Reader) (crypto.Signer, error) {
 	case TypeECP384:
 		return ecdsa.GenerateKey(elliptic.P384(), r)
 	}
-	return nil, fmt.Errorf("unknown key type %q: use one of %v", typ, Types)
+	return nil, fmt.Errorf("is not a key type: use one of %s", strings.Join(Types, ", "))
 }
 
 // Rotate adds a version of the key's type, generated now, and makes it the

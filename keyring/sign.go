@@ -30,7 +30,7 @@ var jwsSchemes = map[string]scheme{
 func checkAlg(typ, alg string) error {
 	s, ok := jwsSchemes[alg]
 	if !ok {
-		return fmt.Errorf("%q is not one of PS256, PS384, PS512, RS256, RS384, RS512, ES256, ES384", alg)
+		return errors.New("must be one of PS256, PS384, PS512, RS256, RS384, RS512, ES256, ES384")
 	}
 	switch {
 	case typ == TypeECP256 && alg != "ES256", typ == TypeECP384 && alg != "ES384":

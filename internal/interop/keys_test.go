@@ -10,8 +10,21 @@ import (
 	"github.com/bankauth/vault-plugin-secrets-bankauth/keyring"
 )
 
-// kept adapts a keyring key to package bank's KeySigner, as the plugin does.
-type kept struct{ k *keyring.Key }
+// kept adapts a keyring key to package bank's KeySigner, as the plugin
+// does, with the purposes and pins its owner gave it.
+type kept struct {
+	k   *keyring.Key
+	use bank.KeyUse
+}
+
+func (s kept) Use() bank.KeyUse { return s.use }
+
+// clientAuth is a client_auth key pinned to the authorization server's
+// token endpoint, with that URL as the audience.
+func clientAuth(w *world) bank.KeyUse {
+	return bank.KeyUse{Name: "client-sig", Purposes: []string{bank.PurposeClientAuth},
+		AllowedEndpoints: []string{w.as.URL + "/oauth2/"}, AllowedAudiences: []string{w.as.TokenURL}}
+}
 
 func (s kept) KID() string                                    { return s.k.Latest().KID }
 func (s kept) SignJWT(typ string, claims any) (string, error) { return s.k.SignJWT(typ, claims) }
@@ -38,7 +51,7 @@ func TestFositePrivateKeyJWTWithSigningKey(t *testing.T) {
 	register(t, w.as, interop.Client{ID: "kept-jwt", AuthMethod: "private_key_jwt", SigningAlg: "PS256",
 		KeyID: k.Latest().KID, PublicKey: pub})
 	cfg := w.config("kept-jwt", map[string]string{"auth_method": "private_key_jwt", "signing_key": "client-sig"}, nil)
-	cfg.UseKeys(bank.Keys{Signing: kept{k}})
+	cfg.UseKeys(bank.Keys{Signing: kept{k, clientAuth(w)}})
 	w.mustFetch(t, "kept-jwt", cfg)
 }
 
@@ -67,6 +80,6 @@ func TestFositeProfileAssertionWithSigningKey(t *testing.T) {
 		Settings: map[string]string{"client_id": "kept-profile", "signing_key": "client-sig"},
 		Secrets:  map[string]string{}}
 	cfg.UseProvider(prov)
-	cfg.UseKeys(bank.Keys{Signing: kept{k}})
+	cfg.UseKeys(bank.Keys{Signing: kept{k, clientAuth(w)}})
 	w.mustFetch(t, "kept-profile", cfg)
 }
