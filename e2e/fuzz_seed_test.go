@@ -59,7 +59,7 @@ func (f *fuzzer) seed(t *testing.T, emuURL string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.profile = strings.Replace(string(prof), "https://sandbox.interswitchng.com", emuURL, 1)
+	g.profile = withSecretField(strings.Replace(string(prof), "https://sandbox.interswitchng.com", emuURL, 1))
 
 	creds := emulator.DefaultCredentials()
 	f.secrets = append(f.secrets, creds.Secrets()...)
@@ -72,9 +72,10 @@ func (f *fuzzer) seed(t *testing.T, emuURL string) {
 		}
 	}
 	must("POST", "settings", seedSettings)
-	must("POST", "key/k1", map[string]any{"type": "ec-p256", "public_jwks": true})
-	must("POST", "key/k2", map[string]any{"type": "ec-p256"})
-	must("POST", "key/kimp", map[string]any{"key": g.keyPEM, "kid": "imported"})
+	must("POST", "key/k1", map[string]any{"type": "ec-p256", "purpose": "request_signing,client_auth", "public_jwks": true,
+		"allowed_endpoints": g.tokenURL, "allowed_audiences": "https://as.bank.example"})
+	must("POST", "key/k2", map[string]any{"type": "ec-p256", "purpose": "dpop"})
+	must("POST", "key/kimp", map[string]any{"key": g.keyPEM, "kid": "imported", "purpose": []string{"tls", "request_signing"}})
 	must("POST", "profile/fzprof", map[string]any{"profile": g.profile})
 	for _, p := range emulator.Providers {
 		must("POST", "config/"+p, emulator.ConfigData(p, emuURL, creds))
@@ -83,7 +84,13 @@ func (f *fuzzer) seed(t *testing.T, emuURL string) {
 		"client_secret": stubSecret, "auth_method": "client_secret_post"})
 	must("POST", "config/oauth2dpop", map[string]any{"provider": "oauth2", "token_url": g.tokenURL, "client_id": "stub",
 		"client_secret": stubSecret, "dpop_key": "k2"})
-	must("POST", "config/isw", map[string]any{"provider": "fzprof", "client_id": "isw", "client_secret": stubSecret})
+	must("POST", "config/isw", map[string]any{"provider": "fzprof", "client_id": "isw", "client_secret": stubSecret,
+		profileSecret.Name: stubSecret})
+	for i, op := range f.ops {
+		if op.Label() == "POST config/{name}" {
+			f.ops[i].Body = append(op.Body, profileSecret)
+		}
+	}
 	for _, c := range []string{"rakbank", "oauth2", "oauth2dpop"} {
 		must("GET", "token/"+c, nil)
 	}
@@ -97,6 +104,25 @@ func (f *fuzzer) seed(t *testing.T, emuURL string) {
 	if len(f.snaps) == 0 {
 		t.Fatal("no seeded object to snapshot")
 	}
+}
+
+// profileSecret is a secret field the seeded profile declares, which the
+// mount's OpenAPI document cannot know: configs of that profile take it.
+var profileSecret = fuzzField{Name: "api_key", Type: "string", Sensitive: "profile"}
+
+// withSecretField adds profileSecret to a profile document, sent in a
+// header of its first step.
+func withSecretField(doc string) string {
+	var p map[string]any
+	if err := json.Unmarshal([]byte(doc), &p); err != nil {
+		panic(err)
+	}
+	p["fields"] = append(p["fields"].([]any), map[string]any{"name": profileSecret.Name, "secret": true,
+		"description": "An API key the fuzzer's profile sends in a header."})
+	step := p["steps"].([]any)[0].(map[string]any)
+	step["headers"].(map[string]any)["X-Api-Key"] = "{{field." + profileSecret.Name + "}}"
+	b, _ := json.Marshal(p)
+	return string(b)
 }
 
 func (f *fuzzer) isSeeded(family, name string) bool {

@@ -36,6 +36,7 @@ type fuzzer struct {
 	secrets            []string // seeded secret values, never to be seen again
 
 	sent, extra, skipped int
+	compared             int // rejected writes to seeded objects checked against snapshots
 	status               map[int]int
 	perOp                map[string]map[int]int // label -> status -> count
 	fails                failures
@@ -179,6 +180,7 @@ func (f *fuzzer) exec(r *fuzzReq) {
 			f.restoreSettings()
 		}
 	case write && code >= 400 && code < 500 && r.Seeded:
+		f.compared++
 		for _, c := range f.changed(f.related(r)) {
 			f.fails.add(r.Label, finding{Kind: "a rejected write changed a stored object", Detail: c}, r)
 		}
@@ -212,11 +214,24 @@ func (f *fuzzer) attribute(r *fuzzReq, fds []finding) []finding {
 			f.extra++
 			again = append(f.judge(r, code, body, err), finding{})
 		}
-		if slices.ContainsFunc(again, func(a finding) bool { return a.Kind == fd.Kind }) {
+		if slices.ContainsFunc(again, func(a finding) bool { return sameAnswer(a.Kind, fd.Kind) }) {
 			fds[i].Outside = "Vault answers the same at /v1/" + noMount + "/...: the request never reached the plugin"
 		}
 	}
 	return fds
+}
+
+// sameAnswer compares kinds of answer failure, taking a reset connection
+// for Go's "400 Bad Request": which of the two a client sees of a refused
+// request line depends on how much of a large body it wrote first.
+func sameAnswer(a, b string) bool {
+	norm := func(k string) string {
+		if k == "no answer" {
+			return "400 without an error message"
+		}
+		return k
+	}
+	return norm(a) == norm(b)
 }
 
 // minimize looks, within budget, for a smaller request that shows each of
@@ -319,9 +334,10 @@ func (f *fuzzer) report(t *testing.T, seed uint64, elapsed time.Duration) {
 			}
 		}
 	}
-	summary := fmt.Sprintf("bankauth fuzz: seed=%d duration=%s requests=%d (+%d checks, %d fetches skipped by the loopback guard) "+
+	summary := fmt.Sprintf("bankauth fuzz: seed=%d duration=%s requests=%d (+%d checks, %d fetches skipped by the loopback guard, "+
+		"%d rejected writes to seeded objects compared with snapshots) "+
 		"status %s; operations covered %d/%d (+%d requests with undeclared methods); %d canaries; %d distinct failures (%d outside the plugin)",
-		seed, elapsed.Round(100*time.Millisecond), f.sent, f.extra, f.skipped, strings.Join(st, " "), covered, declared, off,
+		seed, elapsed.Round(100*time.Millisecond), f.sent, f.extra, f.skipped, f.compared, strings.Join(st, " "), covered, declared, off,
 		f.g.n, len(f.fails.order), f.fails.outside())
 	t.Logf("%s\nper operation:\n%s", summary, strings.Join(lines, "\n"))
 	fmt.Println(summary)

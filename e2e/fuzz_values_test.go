@@ -160,6 +160,12 @@ func (g *valueGen) valid(f fuzzField) any {
 		return oneOf(g, g.names["key"]...)
 	case "profile":
 		return g.profile
+	case "purpose":
+		return oneOf[any](g, "request_signing", "client_auth,dpop", []any{"tls", "dpop"}, "tls", "bogus")
+	case "allowed_endpoints":
+		return oneOf(g, g.tokenURL, "https://as.bank.example/", "https://127.0.0.1/")
+	case "allowed_audiences":
+		return oneOf(g, "https://as.bank.example", g.tokenURL)
 	case "format":
 		return oneOf(g, "jws_detached", "http_message_signature")
 	case "payload", "body":
