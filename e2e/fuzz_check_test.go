@@ -250,13 +250,16 @@ func (f *fuzzer) logFindings(what, text string, crashes bool) []finding {
 		if !strings.EqualFold(c[:4], "zsec") {
 			continue
 		}
-		field := f.canaryField(c)
-		if seen[field] {
+		field, outside := f.canaryField(c), ""
+		if inRequestURI(text, m[0]) {
+			outside = "Vault's audit entries keep request_uri, query string included, in clear: a secret sent in a URL is the caller's leak, before any plugin sees the request"
+		}
+		if seen[field+outside] {
 			continue
 		}
-		seen[field] = true
+		seen[field+outside] = true
 		out = append(out, finding{Op: f.canaryOp(c), Req: f.canaryReq(c), Kind: "sensitive value in " + what, Field: field,
-			Detail: around(text, m[0], m[1]) + ", sent in " + f.canaryLocation(c)})
+			Detail: around(text, m[0], m[1]) + ", sent in " + f.canaryLocation(c), Outside: outside})
 	}
 	for _, s := range f.secrets {
 		if i := strings.Index(text, s); i >= 0 {
@@ -273,6 +276,14 @@ func (f *fuzzer) logFindings(what, text string, crashes bool) []finding {
 		}
 	}
 	return out
+}
+
+// inRequestURI reports whether offset i of an audit log falls inside the
+// value of a "request_uri" member (percent-encoded: no quote inside).
+func inRequestURI(text string, i int) bool {
+	const key = `"request_uri":"`
+	j := strings.LastIndex(text[:i], key)
+	return j >= 0 && !strings.Contains(text[j+len(key):i], `"`)
 }
 
 // canaryOp is the operation a canary was sent with.

@@ -84,10 +84,26 @@ func (f *fuzzer) build() *fuzzReq {
 		if g.chance(0.05) {
 			r.Query.Set(oneOf(g, "after", "limit", "lease", "x"), queryString(g.hostile("")))
 		}
+		// Vault hands a GET's query parameters to the plugin as data: send
+		// some of the fields a write to the same path takes, secrets too.
+		if body := f.writeFields(op.Path); len(body) > 0 && g.chance(0.15) {
+			fd := body[g.pick(len(body))]
+			r.Query.Set(fd.Name, queryString(g.value(fd)))
+		}
 		return r
 	}
 	f.drawBody(r)
 	return r
+}
+
+// writeFields are the body fields of the POST operation on path, if any.
+func (f *fuzzer) writeFields(path string) []fuzzField {
+	for _, o := range f.ops {
+		if o.Path == path && o.Method == "POST" {
+			return o.Body
+		}
+	}
+	return nil
 }
 
 // drawBody gives r a JSON body, mostly an object of the operation's fields.
