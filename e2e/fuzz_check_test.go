@@ -5,8 +5,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -212,78 +210,6 @@ func (g *failureGroup) String() string {
 		s += "\n    outside the plugin: " + g.Outside
 	}
 	return s
-}
-
-// pluginPIDs lists the bankauth plugin processes Vault (pid) runs.
-func pluginPIDs(vaultPID int) []int {
-	var out []int
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, d := range dirs {
-		stat, err := os.ReadFile(filepath.Join(d, "stat"))
-		if err != nil {
-			continue
-		}
-		s := string(stat)
-		rest := s[strings.LastIndexByte(s, ')')+1:] // after the command name
-		fields := strings.Fields(rest)
-		if len(fields) < 2 || fields[1] != strconv.Itoa(vaultPID) {
-			continue
-		}
-		cmd, _ := os.ReadFile(filepath.Join(d, "cmdline"))
-		if strings.Contains(string(cmd), "vault-plugin-secrets-bankauth") {
-			pid, _ := strconv.Atoi(filepath.Base(d))
-			out = append(out, pid)
-		}
-	}
-	sort.Ints(out)
-	return out
-}
-
-// logFindings scans text (Vault's log or the audit log, named by what) for
-// sensitive canaries and seeded secrets, and, with crashes, for plugin exits
-// and panics.
-func (f *fuzzer) logFindings(what, text string, crashes bool) []finding {
-	var out []finding
-	seen := map[string]bool{}
-	for _, m := range canaryRE.FindAllStringIndex(text, -1) {
-		c := text[m[0]:m[1]]
-		if !strings.EqualFold(c[:4], "zsec") {
-			continue
-		}
-		field, outside := f.canaryField(c), ""
-		if inRequestURI(text, m[0]) {
-			outside = "Vault's audit entries keep request_uri, query string included, in clear: a secret sent in a URL is the caller's leak, before any plugin sees the request"
-		}
-		if seen[field+outside] {
-			continue
-		}
-		seen[field+outside] = true
-		out = append(out, finding{Op: f.canaryOp(c), Req: f.canaryReq(c), Kind: "sensitive value in " + what, Field: field,
-			Detail: around(text, m[0], m[1]) + ", sent in " + f.canaryLocation(c), Outside: outside})
-	}
-	for _, s := range f.secrets {
-		if i := strings.Index(text, s); i >= 0 {
-			out = append(out, finding{Kind: "a seeded secret in " + what, Detail: around(text, i, i+len(s))})
-		}
-	}
-	if crashes {
-		for _, line := range strings.Split(text, "\n") {
-			l := strings.ToLower(line)
-			if strings.Contains(l, "plugin process exited") || strings.Contains(l, "panic") || strings.Contains(l, "plugin exited") {
-				out = append(out, finding{Kind: "plugin crash or exit in " + what, Detail: strconv.Quote(clip(line, 300))})
-				break
-			}
-		}
-	}
-	return out
-}
-
-// inRequestURI reports whether offset i of an audit log falls inside the
-// value of a "request_uri" member (percent-encoded: no quote inside).
-func inRequestURI(text string, i int) bool {
-	const key = `"request_uri":"`
-	j := strings.LastIndex(text[:i], key)
-	return j >= 0 && !strings.Contains(text[j+len(key):i], `"`)
 }
 
 // canaryOp is the operation a canary was sent with.
