@@ -84,6 +84,9 @@ func (f *fuzzer) build() *fuzzReq {
 		if g.chance(0.05) {
 			r.Query.Set(oneOf(g, "after", "limit", "lease", "x"), queryString(g.hostile("")))
 		}
+		if g.chance(0.02) { // the plugin answers help itself, odd path names too
+			r.Query.Set("help", "1")
+		}
 		// Vault hands a GET's query parameters to the plugin as data: send
 		// some of the fields a write to the same path takes, secrets too.
 		if body := f.writeFields(op.Path); len(body) > 0 && g.chance(0.15) {
