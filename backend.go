@@ -63,12 +63,15 @@ type backend struct {
 	// writes (RLock), so no config is stored naming a profile being deleted.
 	profileLock sync.RWMutex
 
-	keys    keyState    // signing keys' locks and clock (key_store.go)
-	jwks    jwksCache   // public keys' JWK Sets, rendered ahead (jwks_cache.go)
-	egress  egressState // the mount's egress policy (egress.go)
-	metrics *metrics    // this mount's Prometheus metrics (metrics.go)
-	routes  routes      // each path's pattern, for checks before the framework's (request_input.go)
-	started time.Time   // when this backend was built: status counters count from here
+	keys        keyState     // signing keys' locks and clock (key_store.go)
+	jwks        jwksCache    // public keys' JWK Sets, rendered ahead (jwks_cache.go)
+	egress      egressState  // the mount's egress policy (egress.go)
+	metrics     *metrics     // this mount's Prometheus metrics (metrics.go)
+	consents    consentLocks // per-consent locks (consent_store.go)
+	dpopNonces  sync.Map     // config name -> its authorization server's latest DPoP nonce
+	sentRefresh sentRefresh  // refresh tokens spent but not yet stored over (path_consent_token.go)
+	routes      routes       // each path's pattern, for checks before the framework's (request_input.go)
+	started     time.Time    // when this backend was built: status counters count from here
 }
 
 func newBackend(clock clockwork.Clock) *backend {
@@ -81,7 +84,7 @@ func newBackend(clock clockwork.Clock) *backend {
 			// Tokens are per cluster: a performance secondary fetches its own
 			// rather than writing into replicated storage.
 			LocalStorage:    []string{tokenPrefix, budgetPrefix},
-			SealWrapStorage: []string{configPrefix, tokenPrefix, keyPrefix, profilePrefix},
+			SealWrapStorage: []string{configPrefix, tokenPrefix, keyPrefix, profilePrefix, consentPrefix},
 			// Answers only when the mount's settings allow it (path_metrics.go),
 			// and each key only with public_jwks=true (path_jwks.go).
 			Unauthenticated: []string{publicMetricsPath, publicJWKSPaths},
@@ -94,6 +97,7 @@ func newBackend(clock clockwork.Clock) *backend {
 			pathMetrics(b),
 			pathSettings(b),
 			pathKey(b), pathSign(b), pathJWKS(b), pathDPoP(b),
+			pathConsent(b), pathConsentCallback(b), pathConsentToken(b),
 		),
 		Secrets:        []*framework.Secret{secretToken(b)},
 		InitializeFunc: b.initialize, // key_migrate.go

@@ -109,10 +109,14 @@ func TestPinsRequiredAndNarrowingFailsTheFetch(t *testing.T) {
 	e := newTestEnv(t)
 	bank := newAssertionHost(t)
 	e.mustOK(t, logical.CreateOperation, "key/bare", map[string]any{"type": "ec-p256", "purpose": "client_auth"})
-	for field, data := range map[string]map[string]any{
-		"allowed_endpoints": {},
-		"allowed_audiences": {"allowed_endpoints": bank.URL + "/"},
-	} {
+	for _, c := range []struct {
+		field string
+		data  map[string]any
+	}{
+		{"allowed_endpoints", map[string]any{}},
+		{"allowed_audiences", map[string]any{"allowed_endpoints": bank.URL + "/"}},
+	} { // in this order: the second write adds what the first case lacks
+		field, data := c.field, c.data
 		e.mustOK(t, logical.UpdateOperation, "key/bare", data)
 		resp, err := e.request(t, logical.CreateOperation, "config/c", map[string]any{"provider": "oauth2", "token_url": bank.URL + "/token",
 			"client_id": "tpp", "auth_method": "private_key_jwt", "signing_key": "bare"})

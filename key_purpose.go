@@ -120,7 +120,7 @@ func (b *backend) strandedConfigs(ctx context.Context, s logical.Storage, name s
 	}
 	var out []string
 	for _, u := range users {
-		cfg, err := (store{b, s}).Config(ctx, u)
+		cfg, err := readConfigWithProfile(ctx, s, u)
 		if err != nil {
 			return nil, err
 		}

@@ -80,6 +80,11 @@ func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *fram
 			defer b.keys.rlockKeys(keyNames(cfg))()
 			err = resolveConfigKeys(ctx, req.Storage, cfg) // signing_key, tls_key, dpop_key (key_config.go)
 		}
+		if err == nil { // grant_type=authorization_code: the issuer's metadata (config_authcode.go)
+			if resp, err = b.discoverAuthServer(ctx, req.Storage, name, cfg, sent); resp != nil || err != nil {
+				return err
+			}
+		}
 		if err == nil {
 			err = cfg.Validate()
 		}
@@ -142,8 +147,11 @@ func (b *backend) configRead(ctx context.Context, req *logical.Request, d *frame
 	readCommonFields(cfg, data)
 	readKeyFields(cfg, data) // key_config.go
 	if p, ok := cfg.Lookup(); ok {
+		authCode := bank.AuthCodeFieldNames()
 		for _, f := range p.Fields() {
 			switch {
+			case authCode[f.Name] && !cfg.IsAuthorizationCode():
+				// client credentials configs read as before issue 19
 			case f.Secret:
 				data[f.Name+"_set"] = cfg.Secrets[f.Name] != ""
 			case f.Name == fieldOAuthMetadata:
@@ -162,6 +170,12 @@ func (b *backend) configRead(ctx context.Context, req *logical.Request, d *frame
 // everything memory holds for it.
 func (b *backend) configDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
+	// Consents hold refresh tokens only this config can revoke.
+	if ids, err := req.Storage.List(ctx, consentPrefix+name+"/"); err != nil {
+		return nil, err
+	} else if len(ids) > 0 {
+		return logical.ErrorResponse("config %s has %d consents: delete them first (vault list consent/%s; each delete revokes its refresh token at the bank)", name, len(ids), name), nil
+	}
 	return nil, b.broker.Remove(ctx, name, func() error {
 		for _, prefix := range []string{tokenPrefix, configPrefix, budgetPrefix} {
 			if err := req.Storage.Delete(ctx, prefix+name); err != nil {

@@ -118,11 +118,14 @@ func (b *backend) tokenResponse(tok bank.Token, lease bool) *logical.Response {
 // node) when this node cannot store a new token.
 func tokenError(name string, err error) (*logical.Response, error) {
 	var noCfg broker.NoConfigError
+	var consents consentConfigError
 	var up *bank.UpstreamError
 	var spent *bank.BudgetError
 	switch {
 	case errors.As(err, &noCfg):
 		return logical.ErrorResponse(noCfg.Error()), nil
+	case errors.As(err, &consents):
+		return logical.ErrorResponse(consents.Error()), nil
 	case errors.Is(err, broker.ErrReadOnly):
 		return nil, logical.ErrReadOnly
 	case errors.As(err, &spent):

@@ -61,10 +61,13 @@ func (r routes) match(reqPath string) (*framework.Path, map[string]string) {
 // type for "any JSON", so the schema declares a string and an object sent
 // through the HTTP API is re-encoded to that string form.
 var jsonObjectFields = map[string]bool{
-	fieldOAuthMetadata: true, // config/<name> (rakbank)
-	fieldProfile:       true, // profile/<name>
-	fieldSignHeader:    true, // sign/<key>
-	fieldSignHeaders:   true, // sign/<key>
+	fieldOAuthMetadata:      true, // config/<name> (rakbank)
+	fieldProfile:            true, // profile/<name>
+	fieldSignHeader:         true, // sign/<key>
+	fieldSignHeaders:        true, // sign/<key>
+	fieldAuthorizationDetls: true, // consent/<config>/<id> (a JSON array)
+	fieldClaims:             true, // consent/<config>/<id>
+	fieldParams:             true, // consent/<config>/<id>
 }
 
 // checkInput prepares req.Data for the framework and refuses, with a 400

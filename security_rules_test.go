@@ -44,7 +44,7 @@ func TestImpossibleBudgetIsRefused(t *testing.T) {
 func TestProfilesAreSealWrapped(t *testing.T) {
 	e := newTestEnv(t)
 	got := strings.Join(e.b.SpecialPaths().SealWrapStorage, ",")
-	for _, want := range []string{configPrefix, tokenPrefix, profilePrefix} {
+	for _, want := range []string{configPrefix, tokenPrefix, profilePrefix, consentPrefix} {
 		if !strings.Contains(","+got+",", ","+want+",") {
 			t.Errorf("SealWrapStorage %q lacks %q", got, want)
 		}

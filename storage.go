@@ -108,13 +108,24 @@ type store struct {
 
 var _ broker.Store = store{}
 
-// Config reads a config with its profile attached.
+// Config reads a config with its profile attached, for the broker: a
+// config whose tokens belong to consents is a consentConfigError.
 func (st store) Config(ctx context.Context, name string) (*bank.Config, error) {
-	cfg, err := readConfig(ctx, st.s, name)
+	cfg, err := readConfigWithProfile(ctx, st.s, name)
+	if err == nil && cfg.IsAuthorizationCode() { // config_authcode.go
+		return nil, consentConfigError(name)
+	}
+	return cfg, err
+}
+
+// readConfigWithProfile reads a config with its keys and profile; nil if
+// there is none.
+func readConfigWithProfile(ctx context.Context, s logical.Storage, name string) (*bank.Config, error) {
+	cfg, err := readConfig(ctx, s, name)
 	if err != nil || cfg == nil {
 		return nil, err
 	}
-	if err := attachProfile(ctx, st.s, cfg); err != nil {
+	if err := attachProfile(ctx, s, cfg); err != nil {
 		return nil, fmt.Errorf("stored config %q: %w", name, err)
 	}
 	return cfg, nil

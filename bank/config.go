@@ -2,6 +2,7 @@ package bank
 
 import (
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/url"
@@ -51,6 +52,10 @@ type Config struct {
 	// NoCache (config field cache=false) makes every read fetch a new
 	// token, for banks whose tokens are single-use; nothing is stored.
 	NoCache bool `json:"no_cache,omitempty"`
+	// AuthServer is the authorization server's metadata of an
+	// authorization_code config, as discovered when it was written (the
+	// plugin's fapi.Metadata as JSON).
+	AuthServer json.RawMessage `json:"auth_server,omitempty"`
 
 	// custom is the provider of a config whose provider is not built in (a
 	// profile the backend stored); see UseProvider.

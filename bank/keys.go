@@ -47,6 +47,9 @@ type Keys struct {
 // name.
 func (c *Config) UseKeys(k Keys) { c.keys = k }
 
+// Keys returns the keys UseKeys gave the config.
+func (c *Config) Keys() Keys { return c.keys }
+
 // keyFields describe the key fields; every provider accepts tls_key, and
 // oauth2 signing_key and dpop_key (validateKeys).
 var keyFields = []Field{

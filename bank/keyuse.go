@@ -190,6 +190,9 @@ func (c *Config) AssertionTargets() []AssertionTarget {
 	}
 	switch pp := p.(type) {
 	case oauth2Provider:
+		if c.IsAuthorizationCode() {
+			return c.authCodeTargets() // authcode.go
+		}
 		tokenURL := c.Value(FieldTokenURL)
 		aud := c.Value(FieldAssertionAudience)
 		if aud == "" {

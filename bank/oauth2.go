@@ -44,7 +44,7 @@ type selfValidating interface {
 func (oauth2Provider) Name() string           { return "oauth2" }
 func (oauth2Provider) DefaultBaseURL() string { return "" }
 func (oauth2Provider) Fields() []Field {
-	return []Field{
+	return append([]Field{
 		{Name: FieldTokenURL, Required: true, Description: "oauth2: the token endpoint's full URL (https; http only for loopback)."},
 		{Name: FieldClientID, Required: true, Description: "Client ID issued by the bank."},
 		{Name: FieldClientSecret, Secret: true, Description: "Client secret issued by the bank (client_secret_basic, client_secret_post). Write-only."},
@@ -57,8 +57,8 @@ func (oauth2Provider) Fields() []Field {
 		{Name: FieldPrivateKey, Secret: true, Description: "oauth2 private_key_jwt: PEM private key that signs the client assertion. Write-only."},
 		{Name: FieldKeyID, Description: "oauth2 private_key_jwt: kid header of the client assertion."},
 		{Name: FieldSigningAlg, Description: "oauth2 private_key_jwt: RS256, PS256 or ES256. Default RS256 for RSA keys, ES256 for EC keys."},
-		{Name: FieldAssertionAudience, Description: "oauth2 private_key_jwt: aud claim of the client assertion. Default token_url; UAE and UK open banking want the issuer."},
-	}
+		{Name: FieldAssertionAudience, Description: "oauth2 private_key_jwt: aud claim of the client assertion. Default token_url (the issuer with grant_type authorization_code); UAE and UK open banking want the issuer."},
+	}, authCodeFields...)
 }
 
 func (p oauth2Provider) validate(c *Config) error {
@@ -66,6 +66,9 @@ func (p oauth2Provider) validate(c *Config) error {
 		return fieldErr(FieldBaseURL, "does not apply to provider oauth2 (set token_url)")
 	}
 	if err := validateEndpointURL(FieldTokenURL, c.Value(FieldTokenURL), true); err != nil {
+		return err
+	}
+	if err := c.validateAuthCode(); err != nil { // authcode.go
 		return err
 	}
 	switch m := c.Value(FieldAuthMethod); m {

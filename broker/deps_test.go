@@ -6,10 +6,11 @@ import (
 	"testing"
 )
 
-// The lifecycle and the bank protocols stay Vault-free: neither package
-// may depend on any github.com/hashicorp/vault module.
+// The lifecycle, the bank protocols and the FAPI 2.0 client stay
+// Vault-free: none of these packages may depend on any
+// github.com/hashicorp/vault module.
 func TestNoVaultImport(t *testing.T) {
-	for _, pkg := range []string{".", "../bank"} {
+	for _, pkg := range []string{".", "../bank", "../fapi"} {
 		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
 		if err != nil {
 			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)

@@ -77,7 +77,7 @@ func TestLeaseBadValueIs400OnRealVault(t *testing.T) {
 	b := newBank(t, nil)
 	b.configure(t, "rak", emulator.Rakbank)
 	r := b.srv.CLI("", "write", b.mount+"/config/rak", "lease=maybe")
-	if r.ExitCode == 0 || !strings.Contains(r.Stderr, "Code: 400") || !strings.Contains(r.Stderr, `"lease"`) {
+	if r.ExitCode == 0 || !strings.Contains(r.Stderr, "Code: 400") || !strings.Contains(r.Stderr, "invalid lease: expected a boolean") || strings.Contains(r.Stderr, "maybe") {
 		t.Fatalf("lease=maybe: exit %d: %s", r.ExitCode, r.Stderr)
 	}
 	if cfg := b.cliRead(t, "config/rak"); cfg.Data["lease"] != true {

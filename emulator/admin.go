@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -17,7 +18,14 @@ import (
 //	POST /_emulator/latency  {"provider","ms"}
 //	POST /_emulator/reset
 //	POST /_emulator/clear
+//
+// "provider" may also be "fapi", the authorization server, whose own
+// endpoints are under /_emulator/fapi/ (see serveFAPIAdmin).
 func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, fapiAdminPrefix) {
+		s.serveFAPIAdmin(w, r)
+		return
+	}
 	op := r.URL.Path[len(AdminPrefix):]
 	want := http.MethodPost
 	if op == "stats" {
@@ -51,7 +59,7 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed JSON body"})
 			return
 		}
-		if !slices.Contains(Providers, req.Provider) {
+		if !slices.Contains(Providers, req.Provider) && req.Provider != FAPI {
 			writeJSON(w, http.StatusBadRequest, map[string]any{"error": "unknown provider", "providers": Providers})
 			return
 		}

@@ -6,6 +6,12 @@
 // the letter (methods, paths, headers, body encodings, response and error
 // shapes) and adds knobs for tests: per-provider token lifetime, latency,
 // failure injection, counters and token validity checks.
+//
+// Under FAPIPrefix it also serves a FAPI 2.0 authorization server for user
+// consents (see FAPI and FAPIOptions): PAR, PKCE S256, private_key_jwt,
+// DPoP with nonces, RFC 9207 iss, refresh rotation with reuse detection,
+// revocation, and a user who approves every request at once, so that the
+// consent flow runs in make dev and in tests without a real bank.
 package emulator
 
 import (
@@ -87,6 +93,7 @@ type Options struct {
 	TokenTTL    time.Duration    // default lifetime of access tokens for all providers; 0 => 60s
 	RefreshTTL  time.Duration    // etranzact/isbank refresh token lifetime; 0 => 30m
 	Now         func() time.Time // optional clock, default time.Now
+	FAPI        FAPIOptions      // the FAPI 2.0 authorization server under FAPIPrefix
 }
 
 // Failure describes an injected failure answer.
@@ -158,6 +165,7 @@ type Server struct {
 	mu              sync.Mutex
 	p               map[string]*providerState
 	seenMsgIDs      map[string]struct{}
+	fapi            *fapiState
 }
 
 type route struct {
@@ -171,6 +179,14 @@ var routes = map[string]route{
 	EtranzactTokenPath:         {Etranzact, http.MethodPost, (*Server).etranzactToken},
 	RakbankTokenPath:           {Rakbank, http.MethodPost, (*Server).rakbankToken},
 	AccelerationCloudTokenPath: {AccelerationCloud, http.MethodPost, (*Server).accelerationCloudToken},
+	FAPIOAuthMetadataPath:      {FAPI, http.MethodGet, (*Server).fapiDiscovery},
+	FAPIOIDCMetadataPath:       {FAPI, http.MethodGet, (*Server).fapiDiscovery},
+	FAPIJWKSPath:               {FAPI, http.MethodGet, (*Server).fapiJWKS},
+	FAPIPARPath:                {FAPI, http.MethodPost, (*Server).fapiPAR},
+	FAPIAuthorizePath:          {FAPI, http.MethodGet, (*Server).fapiAuthorize},
+	FAPITokenPath:              {FAPI, http.MethodPost, (*Server).fapiToken},
+	FAPIRevokePath:             {FAPI, http.MethodPost, (*Server).fapiRevoke},
+	FAPIUserInfoPath:           {FAPI, http.MethodGet, (*Server).fapiUserInfo},
 }
 
 // ProviderForPath returns the provider served at path, "admin" for the
@@ -211,11 +227,14 @@ func New(opts Options) *Server {
 	for _, name := range Providers {
 		s.p[name] = &providerState{}
 	}
+	s.p[FAPI] = &providerState{}
+	s.fapi = newFAPIState(opts.FAPI)
 	s.Reset()
 	return s
 }
 
-// ServeHTTP routes the four providers' endpoints and the admin endpoints.
+// ServeHTTP routes the four providers' endpoints, the FAPI authorization
+// server's and the admin endpoints.
 // Unknown paths get 404.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, AdminPrefix) {
@@ -294,7 +313,11 @@ func (s *Server) ClearFailures() {
 
 // Reset clears counters, failures, latency, last requests, seen RAKBANK MsgIds
 // and all issued codes and tokens. Per-provider TTLs set by SetTTL are kept.
+// The FAPI authorization server forgets its requests, grants and tokens and
+// returns to its options' user, deny knob and DPoP nonce setting; registered
+// clients are kept.
 func (s *Server) Reset() {
+	s.fapi.reset()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, st := range s.p {
@@ -492,7 +515,7 @@ func errorBody(provider string, status int, code, msg string) any {
 			return oauthError{code, msg}
 		}
 		return ibmError{strconv.Itoa(status), text, orDefault(msg, text)}
-	case Etranzact:
+	case Etranzact, FAPI:
 		return oauthError{orDefault(code, oauthCode(status)), orDefault(msg, text)}
 	case Rakbank:
 		if code == "" || strings.ToLower(code) == code { // OAuth-style codes don't fit RAKBANK's upper-case codes

@@ -30,7 +30,12 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-"$work/bankemu" -listen "127.0.0.1:$emu_port" -ttl "$ttl" >"$work/bankemu.log" 2>&1 &
+# The emulator's FAPI 2.0 authorization server (issuer $emu/fapi) verifies its
+# client's assertions with the public keys of bankauth's key obsig, fetched from
+# Vault's unauthenticated JWKS path when first needed (the key is published by
+# vault write bankauth/key/obsig type=ec-p256 purpose=client_auth public_jwks=true).
+"$work/bankemu" -listen "127.0.0.1:$emu_port" -ttl "$ttl" \
+  -fapi-client-jwks-uri "http://127.0.0.1:$vault_port/v1/bankauth/jwks/obsig" >"$work/bankemu.log" 2>&1 &
 pids+=($!)
 "$vault_bin" server -dev -dev-root-token-id=root -dev-listen-address="127.0.0.1:$vault_port" \
   -dev-plugin-dir="$work/plugins" >"$work/vault.log" 2>&1 &
@@ -71,6 +76,7 @@ In another shell:
   vault read bankauth/token/rakbank
   vault write -f bankauth/token/rakbank          # force a new token
   curl -s $emu/_emulator/stats                   # bank requests so far
+  curl -s $emu/_emulator/fapi/stats              # the FAPI 2.0 server (issuer $emu/fapi, client emu-fapi-client)
   vault read bankauth/status/rakbank             # health: token, last error, counters
   curl -s -H "X-Vault-Token: root" \$VAULT_ADDR/v1/bankauth/metrics   # Prometheus text
   curl -s -X POST $emu/_emulator/fail -d '{"provider":"rakbank","count":-1,"status":503}'   # break it

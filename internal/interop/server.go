@@ -1,6 +1,10 @@
 // Package interop runs an independent OAuth 2.0 authorization server, built
 // on github.com/ory/fosite, for bankauth's interoperability tests: the
 // oauth2 provider must be accepted by an implementation it did not write.
+// ConsentServer (consent.go) is fosite as the authorization server of the
+// user-consent flow that package fapi drives: PAR, PKCE, OpenID Connect,
+// refresh token rotation and revocation.
+//
 // Only tests import this package, so the plugin binary never links fosite.
 //
 // fosite implements client_secret_basic, client_secret_post and

@@ -1,0 +1,134 @@
+package bankauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/fapi"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/keyring"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// A config with grant_type=authorization_code (issue 19) is a FAPI 2.0
+// client whose tokens belong to user consents. Writing it discovers the
+// issuer's metadata through the mount's egress policy and stores it with
+// the config; fapi=2.0 checks the config against the profile.
+
+// discoverAuthServer fills an authorization_code config's endpoints from
+// its issuer's metadata and, with fapi=2.0, checks the FAPI 2.0 profile.
+// It returns a 400 for bad input, a 502 when the issuer cannot be
+// discovered, nil when the config may go on to be validated.
+func (b *backend) discoverAuthServer(ctx context.Context, s logical.Storage, name string, cfg *bank.Config, sent map[string]bool) (*logical.Response, error) {
+	if !cfg.IsAuthorizationCode() {
+		return nil, nil
+	}
+	for _, f := range bank.DiscoveredFields {
+		if sent[f] {
+			return logical.ErrorResponse("invalid %s: with grant_type authorization_code it is taken from the issuer's metadata and cannot be set by hand", f), nil
+		}
+	}
+	issuer := cfg.Settings[bank.FieldIssuer]
+	if issuer == "" {
+		return logical.ErrorResponse("invalid %s: is required for grant_type authorization_code", bank.FieldIssuer), nil
+	}
+	if _, err := fapi.WellKnownURLs(issuer); err != nil {
+		return logical.ErrorResponse("invalid %s: must be an absolute https URL without query, fragment or user info (plain http only for loopback hosts)", bank.FieldIssuer), nil
+	}
+	hc, release, err := b.authServerHTTP(ctx, s, cfg)
+	if err != nil {
+		return configError(err)
+	}
+	defer release()
+	meta, err := fapi.Discover(ctx, hc, issuer, b.clock.Now())
+	if err != nil {
+		return nil, logical.CodedError(http.StatusBadGateway, fmt.Sprintf("config %s: issuer %s: %s", name, issuer, err))
+	}
+	if meta.PushedAuthorizationRequestEndpoint == "" {
+		return logical.ErrorResponse("invalid %s: the authorization server offers no pushed_authorization_request_endpoint, which bankauth needs", bank.FieldIssuer), nil
+	}
+	if cfg.Settings[bank.FieldFAPI] == bank.FAPI2 {
+		cc, err := fapiClientConfig(ctx, s, cfg)
+		if err != nil {
+			return nil, err
+		}
+		if err := fapi.CheckFAPI2(meta, cc); err != nil {
+			return logical.ErrorResponse("invalid %s: %s", bank.FieldFAPI, err), nil
+		}
+	}
+	for field, v := range map[string]string{
+		bank.FieldAuthorizationURL: meta.AuthorizationEndpoint,
+		bank.FieldPARURL:           meta.PushedAuthorizationRequestEndpoint,
+		bank.FieldTokenURL:         meta.TokenEndpoint,
+		bank.FieldRevocationURL:    meta.RevocationEndpoint,
+		bank.FieldJWKSURI:          meta.JWKSURI,
+	} {
+		if v == "" {
+			delete(cfg.Settings, field)
+		} else {
+			cfg.Settings[field] = v
+		}
+	}
+	raw, err := json.Marshal(meta)
+	if err != nil {
+		return nil, err
+	}
+	cfg.AuthServer = raw
+	return nil, nil
+}
+
+// authServerHTTP is the HTTP client for cfg's authorization server: the
+// mount's egress policy, cfg's CA bundle and client certificate.
+func (b *backend) authServerHTTP(ctx context.Context, s logical.Storage, cfg *bank.Config) (*http.Client, func(), error) {
+	opt, err := b.egressFor(ctx, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	return bank.HTTPClient(cfg, opt)
+}
+
+// fapiClientConfig is what CheckFAPI2 needs of a config: its auth method
+// and the algorithms of the keys it names.
+func fapiClientConfig(ctx context.Context, s logical.Storage, cfg *bank.Config) (fapi.ClientConfig, error) {
+	cc := fapi.ClientConfig{AuthMethod: cfg.Value(bank.FieldAuthMethod),
+		MTLS: cfg.TLSClientCert != "" || cfg.Settings[bank.FieldTLSKey] != ""}
+	for field, dst := range map[string]*string{bank.FieldSigningKey: &cc.SigningAlg, bank.FieldDPoPKey: &cc.DPoPAlg} {
+		name := cfg.Settings[field]
+		if name == "" {
+			continue
+		}
+		k, err := readKey(ctx, s, name)
+		if err != nil {
+			return cc, err
+		}
+		if k != nil {
+			*dst = keyring.DefaultAlg(k.Type)
+		}
+	}
+	return cc, nil
+}
+
+// authServerMetadata is the stored metadata of an authorization_code
+// config.
+func authServerMetadata(cfg *bank.Config) (*fapi.Metadata, error) {
+	if len(cfg.AuthServer) == 0 {
+		return nil, errors.New("the config has no authorization server metadata: write it again")
+	}
+	var m fapi.Metadata
+	if err := json.Unmarshal(cfg.AuthServer, &m); err != nil {
+		return nil, errors.New("the config's stored authorization server metadata cannot be read: write it again")
+	}
+	return &m, nil
+}
+
+// consentConfigError is what the broker gets for a config with
+// grant_type authorization_code (store.Config): its tokens belong to
+// consents, so token/<name> answers 400 naming token/<name>/<consent>.
+type consentConfigError string
+
+func (e consentConfigError) Error() string {
+	return fmt.Sprintf("config %s has grant_type authorization_code: its tokens belong to consents; read token/%s/<consent>", string(e), string(e))
+}
