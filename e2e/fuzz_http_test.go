@@ -67,10 +67,16 @@ func (f *fuzzer) build() *fuzzReq {
 	write := r.Method != "GET"
 	r.Path = op.Path
 	for _, p := range op.Params {
-		name := g.name(op.family(), r.Method != "DELETE")
+		fam := op.family()
+		if p == "id" { // a consent's own name, under its config
+			fam = "consent"
+		}
+		name := g.name(fam, r.Method != "DELETE")
 		r.Path = strings.ReplaceAll(r.Path, "{"+p+"}", name)
-		r.Name = name
-		r.Seeded = write && f.isSeeded(op.family(), name)
+		if p != "id" {
+			r.Name = name
+			r.Seeded = write && f.isSeeded(fam, name)
+		}
 	}
 	if op.Path == "settings" && write {
 		r.Seeded = true

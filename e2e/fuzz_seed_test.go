@@ -76,6 +76,8 @@ func (f *fuzzer) seed(t *testing.T, emuURL string) {
 		"allowed_endpoints": g.tokenURL, "allowed_audiences": "https://as.bank.example"})
 	must("POST", "key/k2", map[string]any{"type": "ec-p256", "purpose": "dpop"})
 	must("POST", "key/kimp", map[string]any{"key": g.keyPEM, "kid": "imported", "purpose": []string{"tls", "request_signing"}})
+	must("POST", "key/kfapi", map[string]any{"type": "ec-p256", "purpose": "client_auth", "public_jwks": true,
+		"allowed_endpoints": emuURL + "/fapi/", "allowed_audiences": emuURL + "/fapi"})
 	must("POST", "profile/fzprof", map[string]any{"profile": g.profile})
 	for _, p := range emulator.Providers {
 		must("POST", "config/"+p, emulator.ConfigData(p, emuURL, creds))
@@ -91,12 +93,18 @@ func (f *fuzzer) seed(t *testing.T, emuURL string) {
 			f.ops[i].Body = append(op.Body, profileSecret)
 		}
 	}
+	// A user-consent config (issue 19): its write fetches the emulator's
+	// FAPI 2.0 metadata.
+	must("POST", "config/obank", map[string]any{"provider": "oauth2", "grant_type": "authorization_code",
+		"issuer": emuURL + "/fapi", "client_id": "emu-fapi-client", "auth_method": "private_key_jwt",
+		"signing_key": "kfapi", "dpop_key": "k2", "redirect_uris": "https://app.example/cb",
+		"scope": "openid accounts offline_access"})
 	for _, c := range []string{"rakbank", "oauth2", "oauth2dpop"} {
 		must("GET", "token/"+c, nil)
 	}
 	g.names = map[string][]string{
-		"config":  append(append([]string{}, emulator.Providers...), "oauth2", "oauth2dpop", "isw"),
-		"key":     {"k1", "k2", "kimp"},
+		"config":  append(append([]string{}, emulator.Providers...), "oauth2", "oauth2dpop", "isw", "obank"),
+		"key":     {"k1", "k2", "kimp", "kfapi"},
 		"profile": {"fzprof"},
 	}
 	f.snaps = map[string]string{}
@@ -247,7 +255,9 @@ func (f *fuzzer) fetchSafe(name string) bool {
 	}
 	base, _ := cfg.Data["base_url"].(string)
 	prov, _ := cfg.Data["provider"].(string)
-	text := string(body)
+	delete(cfg.Data, "redirect_uris") // the app's, where the bank sends the user: never fetched
+	cb, _ := json.Marshal(cfg.Data)
+	text := string(cb)
 	if prov == "oauth2" {
 		base, _ = cfg.Data["token_url"].(string)
 	} else {

@@ -46,7 +46,7 @@ func (o fuzzOp) Label() string {
 func (o fuzzOp) family() string {
 	seg, _, _ := strings.Cut(o.Path, "/")
 	switch seg {
-	case "token", "status", "dpop":
+	case "token", "status", "dpop", "consent":
 		return "config"
 	case "sign", "jwks":
 		return "key"
@@ -55,10 +55,11 @@ func (o fuzzOp) family() string {
 }
 
 // bankPath reports whether the operation may fetch from the bank, so that
-// an upstream 502/503 is an acceptable answer.
+// an upstream 502/503 is an acceptable answer: tokens, DPoP proofs and
+// consents (PAR, the code's exchange, revocation).
 func (o fuzzOp) bankPath() bool {
 	seg, _, _ := strings.Cut(o.Path, "/")
-	return seg == "token" || seg == "dpop"
+	return seg == "token" || seg == "dpop" || (seg == "consent" && len(o.Params) > 1)
 }
 
 type oasSchema struct {

@@ -143,6 +143,7 @@ func TestFuzz(t *testing.T) {
 	if st, err := os.Stat(auditLog); err != nil || st.Size() == 0 {
 		t.Errorf("audit log %s: %v (empty?)", auditLog, err)
 	}
+	t.Logf("after the fuzzing: minimizing and log scans took %s", time.Since(start.Add(elapsed)).Round(100*time.Millisecond))
 	f.report(t, seed, elapsed)
 }
 

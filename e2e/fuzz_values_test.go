@@ -166,6 +166,16 @@ func (g *valueGen) valid(f fuzzField) any {
 		return oneOf(g, g.tokenURL, "https://as.bank.example/", "https://127.0.0.1/")
 	case "allowed_audiences":
 		return oneOf(g, "https://as.bank.example", g.tokenURL)
+	case "issuer":
+		return oneOf(g, g.emuURL+"/fapi", g.emuURL+"/fapi/", "https://127.0.0.1:1/")
+	case "grant_type":
+		return oneOf(g, "authorization_code", "client_credentials", "password")
+	case "redirect_uris":
+		return oneOf(g, "https://app.example/cb", "http://127.0.0.1:8400/cb,https://app.example/cb", "http://app.example/cb")
+	case "fapi":
+		return oneOf(g, "2.0", "1.0", "")
+	case "callback_url":
+		return oneOf(g, "https://app.example/cb?code=abc&state=xyz&iss="+url.QueryEscape(g.emuURL+"/fapi"), "https://app.example/cb?error=access_denied")
 	case "format":
 		return oneOf(g, "jws_detached", "http_message_signature")
 	case "payload", "body":
