@@ -98,7 +98,7 @@ func (s *logScan) line(text string) {
 		}
 		field, outside := f.canaryField(c), ""
 		if inRequestURI(text, m[0]) {
-			outside = "Vault's audit entries keep request_uri, query string included, in clear: a secret sent in a URL is the caller's leak, before any plugin sees the request"
+			outside = requestURIOutside
 		}
 		if !s.once(field + outside) {
 			continue
@@ -107,8 +107,21 @@ func (s *logScan) line(text string) {
 			Detail: around(text, m[0], m[1]) + ", sent in " + f.canaryLocation(c), Outside: outside})
 	}
 	for _, sec := range f.secrets {
-		if i := strings.Index(text, sec); i >= 0 && s.once("secret "+sec) {
-			s.out = append(s.out, finding{Kind: "a seeded secret in " + s.what, Detail: around(text, i, i+len(sec))})
+		for off := 0; ; {
+			i := strings.Index(text[off:], sec)
+			if i < 0 {
+				break
+			}
+			i += off
+			off = i + len(sec)
+			outside := ""
+			if inRequestURI(text, i) {
+				outside = requestURIOutside
+			}
+			if s.once("secret " + sec + outside) {
+				s.out = append(s.out, finding{Op: "(seeded secrets)", Kind: "a seeded secret in " + s.what,
+					Detail: around(text, i, i+len(sec)), Outside: outside})
+			}
 		}
 	}
 	if l := strings.ToLower(text); s.crashes && (strings.Contains(l, "plugin process exited") || strings.Contains(l, "panic") ||
@@ -116,6 +129,9 @@ func (s *logScan) line(text string) {
 		s.out = append(s.out, finding{Kind: "plugin crash or exit in " + s.what, Detail: strconv.Quote(clip(text, 300))})
 	}
 }
+
+const requestURIOutside = "Vault's audit entries keep request_uri, query string included, in clear: " +
+	"a secret sent in a URL is the caller's leak, before any plugin sees the request"
 
 // inRequestURI reports whether offset i of an audit log falls inside the
 // value of a "request_uri" member (percent-encoded: no quote inside).
