@@ -47,8 +47,13 @@ func (f *fuzzer) judge(r *fuzzReq, status int, body []byte, err error) []finding
 		out = append(out, finding{Kind: fmt.Sprint(status), Detail: firstError(ans, body)})
 	case status >= 400 && !hasMessage(ans.Errors):
 		d := fmt.Sprintf("body %q", clip(string(body), 120))
-		if jsonErr != nil && len(strings.TrimSpace(string(body))) > 0 {
+		switch {
+		case jsonErr != nil && len(strings.TrimSpace(string(body))) > 0:
 			d = "not a JSON answer: " + d
+		case status == 404 && r.Method == "GET" && r.Query.Get("list") == "true":
+			d += " (Vault's answer to a list with no keys: a warning or other data would keep the 200)"
+		case status == 404 && r.Method == "GET":
+			d += " (Vault's answer to a read the plugin answered with nothing: an error response with code 404 would say what is missing)"
 		}
 		out = append(out, finding{Kind: fmt.Sprintf("%d without an error message", status), Detail: d})
 	}
