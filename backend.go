@@ -10,6 +10,7 @@ package bankauth
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -40,12 +41,14 @@ func factoryWithClock(ctx context.Context, conf *logical.BackendConfig, clock cl
 	// req.Storage: they use the mount's storage view.
 	b.storage = conf.StorageView
 	b.broker = broker.New(broker.Options{
-		Clock:      clock,
-		Logger:     b.Logger(),
-		Store:      store{b, b.storage},
-		ReadOnly:   b.storageReadOnly,
-		RefreshLag: b.observeRefreshLag,
-		Panicked:   b.metrics.panics.Inc,
+		Clock:        clock,
+		Logger:       b.Logger(),
+		Store:        store{b, b.storage},
+		ReadOnly:     b.storageReadOnly,
+		RefreshLag:   b.observeRefreshLag,
+		Panicked:     b.metrics.panics.Inc,
+		Consents:     consentSource{b, b.storage},
+		AttemptSweep: attemptSweepEvery,
 	})
 	return b, nil
 }
@@ -63,15 +66,16 @@ type backend struct {
 	// writes (RLock), so no config is stored naming a profile being deleted.
 	profileLock sync.RWMutex
 
-	keys        keyState     // signing keys' locks and clock (key_store.go)
-	jwks        jwksCache    // public keys' JWK Sets, rendered ahead (jwks_cache.go)
-	egress      egressState  // the mount's egress policy (egress.go)
-	metrics     *metrics     // this mount's Prometheus metrics (metrics.go)
-	consents    consentLocks // per-consent locks (consent_store.go)
-	dpopNonces  sync.Map     // config name -> its authorization server's latest DPoP nonce
-	sentRefresh sentRefresh  // refresh tokens spent but not yet stored over (path_consent_token.go)
-	routes      routes       // each path's pattern, for checks before the framework's (request_input.go)
-	started     time.Time    // when this backend was built: status counters count from here
+	keys         keyState     // signing keys' locks and clock (key_store.go)
+	jwks         jwksCache    // public keys' JWK Sets, rendered ahead (jwks_cache.go)
+	egress       egressState  // the mount's egress policy (egress.go)
+	metrics      *metrics     // this mount's Prometheus metrics (metrics.go)
+	consents     consentLocks // per-consent locks (consent_store.go)
+	dpopNonces   sync.Map     // config name -> its authorization server's latest DPoP nonce
+	sentRefresh  sentRefresh  // refresh tokens spent but not yet stored over (path_consent_token.go)
+	attemptSweep sync.Once    // plans the first sweep of the consent attempt index (consent_attempts.go)
+	routes       routes       // each path's pattern, for checks before the framework's (request_input.go)
+	started      time.Time    // when this backend was built: status counters count from here
 }
 
 func newBackend(clock clockwork.Clock) *backend {
@@ -125,7 +129,27 @@ func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (resp
 		return resp, nil
 	}
 	resp, err = b.Backend.HandleRequest(ctx, req)
+	if err == nil && notFound(req, resp) {
+		return nil, logical.CodedError(http.StatusNotFound, req.Path+": not found")
+	}
 	return redactEchoes(p, req.Data, resp, err)
+}
+
+// notFound reports whether resp is a read that found nothing or a list of
+// no keys: Vault would answer those 404 with no message at all, which tells
+// a caller nothing; the plugin answers 404 saying what was not found.
+func notFound(req *logical.Request, resp *logical.Response) bool {
+	switch req.Operation {
+	case logical.ReadOperation:
+		return resp == nil
+	case logical.ListOperation:
+		if resp == nil {
+			return true
+		}
+		keys, _ := resp.Data["keys"].([]string)
+		return len(keys) == 0 && len(resp.Data) <= 1 && len(resp.Warnings) == 0
+	}
+	return false
 }
 
 // HandleExistenceCheck tells Vault whether a write creates or updates, from
@@ -164,6 +188,10 @@ func (b *backend) invalidate(ctx context.Context, key string) {
 	case strings.HasPrefix(key, keyPrefix): // configs using the key sign with its new version
 		b.broker.ForgetAll()
 		b.jwks.reload(ctx, b.storage, strings.TrimPrefix(key, keyPrefix))
+	case strings.HasPrefix(key, consentPrefix):
+		if config, id, ok := strings.Cut(strings.TrimPrefix(key, consentPrefix), "/"); ok {
+			b.broker.ForgetConsent(config, id)
+		}
 	case strings.HasPrefix(key, tokenPrefix):
 		b.broker.Forget(strings.TrimPrefix(key, tokenPrefix))
 	case key == settingsKey:

@@ -2,10 +2,9 @@ package bankauth
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/fapi"
@@ -20,16 +19,14 @@ import (
 
 // discoverAuthServer fills an authorization_code config's endpoints from
 // its issuer's metadata and, with fapi=2.0, checks the FAPI 2.0 profile.
-// It returns a 400 for bad input, a 502 when the issuer cannot be
-// discovered, nil when the config may go on to be validated.
+// Endpoints set by hand (config_authcode_meta.go) take the place of the
+// discovered ones; with every endpoint the config needs set by hand, the
+// issuer is not asked at all. It returns a 400 for bad input, a 502 when
+// the issuer cannot be discovered, nil when the config may go on to be
+// validated (pins and egress apply to every endpoint alike).
 func (b *backend) discoverAuthServer(ctx context.Context, s logical.Storage, name string, cfg *bank.Config, sent map[string]bool) (*logical.Response, error) {
 	if !cfg.IsAuthorizationCode() {
 		return nil, nil
-	}
-	for _, f := range bank.DiscoveredFields {
-		if sent[f] {
-			return logical.ErrorResponse("invalid %s: with grant_type authorization_code it is taken from the issuer's metadata and cannot be set by hand", f), nil
-		}
 	}
 	issuer := cfg.Settings[bank.FieldIssuer]
 	if issuer == "" {
@@ -38,17 +35,38 @@ func (b *backend) discoverAuthServer(ctx context.Context, s logical.Storage, nam
 	if _, err := fapi.WellKnownURLs(issuer); err != nil {
 		return logical.ErrorResponse("invalid %s: must be an absolute https URL without query, fragment or user info (plain http only for loopback hosts)", bank.FieldIssuer), nil
 	}
-	hc, release, err := b.authServerHTTP(ctx, s, cfg)
+	prev, err := readStoredConfig(ctx, s, name)
 	if err != nil {
-		return configError(err)
+		return nil, err
 	}
-	defer release()
-	meta, err := fapi.Discover(ctx, hc, issuer, b.clock.Now())
-	if err != nil {
-		return nil, logical.CodedError(http.StatusBadGateway, fmt.Sprintf("config %s: issuer %s: %s", name, issuer, err))
+	byHand := endpointsByHand(prev, cfg, sent)
+	for _, f := range bank.DiscoveredFields {
+		if !byHand[f] {
+			delete(cfg.Settings, f) // discovered again below
+		} else if err := checkHandEndpoint(f, cfg.Settings[f]); err != nil {
+			return configError(err)
+		}
 	}
+	st := &authServerState{ByHand: sortedFields(byHand)}
+	if allByHand(cfg, byHand) {
+		st.Metadata = *metadataByHand(cfg)
+	} else {
+		hc, release, err := b.authServerHTTP(ctx, s, cfg)
+		if err != nil {
+			return configError(err)
+		}
+		defer release()
+		meta, err := fapi.Discover(ctx, hc, issuer, b.clock.Now())
+		if err != nil {
+			return nil, logical.CodedError(http.StatusBadGateway, fmt.Sprintf("config %s: issuer %s: %s (a bank that publishes no metadata: set %s by hand)",
+				name, issuer, err, strings.Join(handRequired(cfg), ", ")))
+		}
+		overrideByHand(meta, cfg, st.ByHand)
+		st.Metadata, st.CheckedAt = *meta, meta.FetchedAt
+	}
+	meta := &st.Metadata
 	if meta.PushedAuthorizationRequestEndpoint == "" {
-		return logical.ErrorResponse("invalid %s: the authorization server offers no pushed_authorization_request_endpoint, which bankauth needs", bank.FieldIssuer), nil
+		return logical.ErrorResponse("invalid %s: the authorization server offers no pushed_authorization_request_endpoint, which bankauth needs (or set %s by hand)", bank.FieldIssuer, bank.FieldPARURL), nil
 	}
 	if cfg.Settings[bank.FieldFAPI] == bank.FAPI2 {
 		cc, err := fapiClientConfig(ctx, s, cfg)
@@ -59,25 +77,8 @@ func (b *backend) discoverAuthServer(ctx context.Context, s logical.Storage, nam
 			return logical.ErrorResponse("invalid %s: %s", bank.FieldFAPI, err), nil
 		}
 	}
-	for field, v := range map[string]string{
-		bank.FieldAuthorizationURL: meta.AuthorizationEndpoint,
-		bank.FieldPARURL:           meta.PushedAuthorizationRequestEndpoint,
-		bank.FieldTokenURL:         meta.TokenEndpoint,
-		bank.FieldRevocationURL:    meta.RevocationEndpoint,
-		bank.FieldJWKSURI:          meta.JWKSURI,
-	} {
-		if v == "" {
-			delete(cfg.Settings, field)
-		} else {
-			cfg.Settings[field] = v
-		}
-	}
-	raw, err := json.Marshal(meta)
-	if err != nil {
-		return nil, err
-	}
-	cfg.AuthServer = raw
-	return nil, nil
+	applyEndpoints(cfg, meta)
+	return nil, st.store(cfg)
 }
 
 // authServerHTTP is the HTTP client for cfg's authorization server: the
@@ -112,16 +113,13 @@ func fapiClientConfig(ctx context.Context, s logical.Storage, cfg *bank.Config) 
 }
 
 // authServerMetadata is the stored metadata of an authorization_code
-// config.
+// config: the endpoints in use.
 func authServerMetadata(cfg *bank.Config) (*fapi.Metadata, error) {
-	if len(cfg.AuthServer) == 0 {
-		return nil, errors.New("the config has no authorization server metadata: write it again")
+	st, err := loadAuthServer(cfg)
+	if err != nil {
+		return nil, err
 	}
-	var m fapi.Metadata
-	if err := json.Unmarshal(cfg.AuthServer, &m); err != nil {
-		return nil, errors.New("the config's stored authorization server metadata cannot be read: write it again")
-	}
-	return &m, nil
+	return &st.Metadata, nil
 }
 
 // consentConfigError is what the broker gets for a config with

@@ -111,10 +111,12 @@ func (r *consentRecord) consentData(now time.Time) map[string]any {
 	return data
 }
 
-// consentLocks order everything that changes one consent (a new attempt,
-// its callback, a refresh, a delete) on this node: never two refresh
-// grants for one consent at once, and readers of a stale token wait for
-// the one refresh.
+// consentLocks order everything that changes one consent's record (a new
+// attempt, its callback, a refresh, an attempt's expiry, a delete) on this
+// node: never two refresh grants for one consent at once. Readers of a
+// stale token wait for the one refresh in package broker, which holds its
+// own per-consent lock around consentSource.RenewConsent (which takes this
+// one).
 type consentLocks struct {
 	once  sync.Once
 	locks []*locksutil.LockEntry
@@ -161,6 +163,9 @@ func (b *backend) consentClientFor(ctx context.Context, s logical.Storage, name 
 	}
 	if !cfg.IsAuthorizationCode() {
 		return nil, logical.ErrorResponse("config %s does not have grant_type authorization_code: consents need one", name), nil
+	}
+	if cfg, err = b.refreshAuthServer(ctx, s, name, cfg); err != nil || cfg == nil { // metadata older than 24h (config_authcode_refresh.go)
+		return nil, logical.ErrorResponse("no config %s", name), err
 	}
 	if err := cfg.Validate(); err != nil { // purposes and pins, as they are now
 		var fe *bank.FieldError

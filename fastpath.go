@@ -1,6 +1,8 @@
 package bankauth
 
 import (
+	"strings"
+
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -15,13 +17,20 @@ import (
 // is built by the same code either way.
 
 // fastTokenRead returns the answer to req if it is a read of token/<name>
-// without parameters and the token is fresh in memory; nil otherwise.
+// or of a consent's token/<config>/<id> without parameters and the token is
+// fresh in memory; nil otherwise.
 func (b *backend) fastTokenRead(req *logical.Request) *logical.Response {
 	if req.Operation != logical.ReadOperation || len(req.Data) != 0 || len(req.Path) <= len(tokenPrefix) ||
 		req.Path[:len(tokenPrefix)] != tokenPrefix {
 		return nil
 	}
 	name := req.Path[len(tokenPrefix):]
+	if config, id, ok := strings.Cut(name, "/"); ok {
+		if !isConfigName(config) || !isConfigName(id) {
+			return nil
+		}
+		return b.cachedConsentResponse(config, id)
+	}
 	if !isConfigName(name) {
 		return nil
 	}

@@ -5,7 +5,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"encoding/json"
+	"errors"
 	"math/big"
+	"net/http"
+	"strings"
+
+	"github.com/hashicorp/vault/sdk/logical"
 )
 
 // stringify renders response data canonically, for comparisons and scans.
@@ -32,4 +37,11 @@ func verifyJWSInput(pub any, alg string, input, sig []byte) bool {
 		return ecdsa.Verify(p, digest, new(big.Int).SetBytes(sig[:n]), new(big.Int).SetBytes(sig[n:]))
 	}
 	return false
+}
+
+// isNotFound reports whether a handler's answer is the 404 Vault sends on:
+// a logical.CodedError with status 404 that says what was not found.
+func isNotFound(resp *logical.Response, err error) bool {
+	var ce logical.HTTPCodedError
+	return resp == nil && errors.As(err, &ce) && ce.Code() == http.StatusNotFound && strings.HasSuffix(ce.Error(), ": not found")
 }

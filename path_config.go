@@ -163,6 +163,11 @@ func (b *backend) configRead(ctx context.Context, req *logical.Request, d *frame
 			}
 		}
 	}
+	if cfg.IsAuthorizationCode() { // metadata age, endpoints set by hand, a held-back refresh (config_authcode_meta.go)
+		for k, v := range authServerData(cfg) {
+			data[k] = v
+		}
+	}
 	return &logical.Response{Data: data}, nil
 }
 
@@ -214,7 +219,13 @@ max_requests_per_day. Provider fields:
   oauth2             token_url, client_id, client_secret*, scope, audience,
                      auth_method (client_secret_basic, client_secret_post,
                      private_key_jwt, tls_client_auth), basic_encoding,
-                     private_key*, key_id, signing_alg, assertion_audience
+                     private_key*, key_id, signing_alg, assertion_audience;
+                     with grant_type=authorization_code (user consents):
+                     issuer, redirect_uris, fapi, and the endpoints
+                     authorization_url, par_url, token_url, revocation_url,
+                     jwks_uri, taken from the issuer's metadata (refreshed
+                     after 24 h; a move to another host waits for a config
+                     write, see metadata_pending_change) or set by hand
 
 Fields marked * are write-only: a read shows only <field>_set. An update
 changes only the fields it names; an empty value unsets a field. Any change

@@ -175,6 +175,7 @@ func parseBegin(d *framework.FieldData, cfg *bank.Config) (*fapi.BeginRequest, *
 // consent's) and expires_at (the attempt's). An authorized consent's
 // tokens keep serving until the new attempt's callback succeeds.
 func (b *backend) consentBegin(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	b.consentsInUse()
 	config, id := d.Get("config").(string), d.Get("id").(string)
 	defer b.consents.lock(config, id)()
 	cc, resp, err := b.consentClientFor(ctx, req.Storage, config)
@@ -205,6 +206,12 @@ func (b *backend) consentBegin(ctx context.Context, req *logical.Request, d *fra
 	if err := putConsent(ctx, req.Storage, config, id, rec); err != nil {
 		return nil, err
 	}
+	b.broker.ExpireAttemptAt(config, id, a.ExpiresAt)
+	if err := putAttemptIndex(ctx, req.Storage, config, id, a.ExpiresAt); err != nil {
+		// This node still removes the attempt at its expiry; only a restart
+		// before then leaves it to a later attempt or delete.
+		b.Logger().Warn("indexing a consent attempt failed", "config", config, "consent", id, "error", err)
+	}
 	b.Logger().Debug("consent attempt started", "config", config, "consent", id, "expires_at", a.ExpiresAt.UTC().Format(time.RFC3339))
 	return &logical.Response{Data: map[string]any{
 		"authorization_url": a.AuthorizationURL,
@@ -230,6 +237,7 @@ func upstreamError(config, id string, err error) (*logical.Response, error) {
 }
 
 func (b *backend) consentRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	b.consentsInUse()
 	rec, err := readConsent(ctx, req.Storage, d.Get("config").(string), d.Get("id").(string))
 	if err != nil || rec == nil {
 		return nil, err
@@ -241,9 +249,11 @@ func (b *backend) consentRead(ctx context.Context, req *logical.Request, d *fram
 // and removes the consent. If the bank fails, 502 and nothing removed,
 // unless force=true (removed, with a warning).
 func (b *backend) consentDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	b.consentsInUse()
 	config, id := d.Get("config").(string), d.Get("id").(string)
 	force := d.Get(fieldForce).(bool)
 	defer b.consents.lock(config, id)()
+	defer b.broker.ForgetConsent(config, id) // before the lock is released
 	rec, err := readConsent(ctx, req.Storage, config, id)
 	if err != nil || rec == nil {
 		return nil, err
@@ -266,6 +276,9 @@ func (b *backend) consentDelete(ctx context.Context, req *logical.Request, d *fr
 	}
 	if err := req.Storage.Delete(ctx, consentKey(config, id)); err != nil {
 		return nil, err
+	}
+	if err := req.Storage.Delete(ctx, attemptIndexPrefix+config+"/"+id); err != nil {
+		b.Logger().Warn("removing a consent's attempt index entry failed", "config", config, "consent", id, "error", err) // swept later
 	}
 	if warning == "" {
 		return nil, nil
@@ -294,6 +307,7 @@ func (b *backend) revokeConsent(ctx context.Context, s logical.Storage, config, 
 }
 
 func (b *backend) consentList(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	b.consentsInUse()
 	ids, err := req.Storage.List(ctx, consentPrefix+d.Get("config").(string)+"/")
 	if err != nil {
 		return nil, err

@@ -85,12 +85,14 @@ func callbackParams(d *framework.FieldData) (fapi.CallbackParams, *logical.Respo
 }
 
 func (b *backend) consentCallback(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	b.consentsInUse()
 	config, id := d.Get("config").(string), d.Get("id").(string)
 	p, resp := callbackParams(d)
 	if resp != nil {
 		return resp, nil
 	}
 	defer b.consents.lock(config, id)()
+	defer b.broker.ForgetConsent(config, id) // the tokens change: before the lock is released
 	rec, err := readConsent(ctx, req.Storage, config, id)
 	if err != nil {
 		return nil, err

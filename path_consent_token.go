@@ -6,22 +6,23 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
+	"github.com/bankauth/vault-plugin-secrets-bankauth/broker"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/fapi"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
-// token/<config>/<id>: a consent's access token, cached in storage with the
-// consent while it has at least a fifth of its life left, renewed by the
-// refresh grant with rotation when it has not. Everything that changes a
-// consent holds its lock, so one node never sends two refresh grants for
-// one consent at once and a crowd of readers costs one refresh; the new
-// refresh token is stored before the new access token is handed out, and a
-// refresh token is never sent twice.
+// token/<config>/<id>: a consent's access token. Package broker owns its
+// lifecycle (cached in memory, one renewal for any crowd of readers,
+// background refresh through the one scheduler); this file answers reads
+// and runs the refresh grant with rotation for it: everything that changes
+// a consent holds its lock, the new refresh token is stored before the new
+// access token is handed out, and a refresh token is never sent twice.
 
 func pathConsentToken(b *backend) []*framework.Path {
 	return []*framework.Path{{
@@ -48,35 +49,62 @@ func (b *backend) consentTokenRefresh(ctx context.Context, req *logical.Request,
 	return b.consentToken(ctx, req, d.Get("config").(string), d.Get("id").(string), true)
 }
 
-// consentToken answers the consent's token, refreshing it first when it is
-// stale or force is set.
+// consentToken answers the consent's token from package broker, which
+// owns its lifecycle (consent_source.go is its view of storage and bank).
 func (b *backend) consentToken(ctx context.Context, req *logical.Request, config, id string, force bool) (*logical.Response, error) {
-	defer b.consents.lock(config, id)()
-	rec, err := readConsent(ctx, req.Storage, config, id)
+	b.consentsInUse()
+	src := consentSource{b, req.Storage}
+	var res broker.Result
+	var err error
+	if force {
+		res, err = b.broker.RefreshConsent(ctx, src, config, id)
+	} else {
+		res, err = b.broker.ConsentToken(ctx, src, config, id)
+	}
 	if err != nil {
-		return nil, err
+		return consentTokenError(config, id, err)
 	}
-	if rec == nil {
-		return logical.ErrorResponse("consent %s/%s does not exist: write consent/%s/%s to start an authorization", config, id, config, id), nil
+	resp := b.tokenResponse(res.Token, res.Lease)
+	if res.Warning != "" {
+		resp.AddWarning(fmt.Sprintf("consent %s/%s: %s", config, id, res.Warning))
 	}
-	if rec.State != consentAuthorized || rec.Token == nil {
-		return reauthorization(config, id, rec), nil
+	return resp, nil
+}
+
+// cachedConsentResponse is the answer from memory for a consent's fresh
+// token; nil when there is none (fastpath.go).
+func (b *backend) cachedConsentResponse(config, id string) *logical.Response {
+	res, ok := b.broker.CachedConsent(config, id)
+	if !ok {
+		return nil
 	}
-	cfg, err := readStoredConfig(ctx, req.Storage, config)
-	if err != nil {
-		return nil, err
-	}
-	if cfg == nil {
+	return b.tokenResponse(res.Token, res.Lease)
+}
+
+// ConsentAccessToken returns the consent's current access token (renewed
+// if it was stale), for a DPoP proof bound to it (ath). Errors are those of
+// consentTokenError's input: check with it to answer.
+func (b *backend) ConsentAccessToken(ctx context.Context, s logical.Storage, config, id string) (string, error) {
+	return b.broker.ConsentAccessToken(ctx, consentSource{b, s}, config, id)
+}
+
+// consentTokenError is the answer to a failed consent token read.
+func consentTokenError(config, id string, err error) (*logical.Response, error) {
+	var re *broker.ReauthError
+	var nc broker.NoConsentError
+	var ncf broker.NoConfigError
+	var bo *broker.BackoffError
+	switch {
+	case errors.As(err, &re), errors.As(err, &nc):
+		return logical.ErrorResponse("%s", err), nil
+	case errors.As(err, &ncf):
 		return logical.ErrorResponse("no config %s", config), nil
+	case errors.Is(err, broker.ErrReadOnly):
+		return nil, logical.ErrReadOnly // the active node refreshes: Vault forwards the request there
+	case errors.As(err, &bo):
+		return nil, logical.CodedError(http.StatusBadGateway, fmt.Sprintf("consent %s/%s: %s", config, id, err))
 	}
-	now := b.clock.Now()
-	if !force && consentTokenFresh(rec.Token, now) {
-		return b.consentTokenResponse(rec.Token, !cfg.NoLease), nil
-	}
-	if b.storageReadOnly() { // the active node refreshes: Vault forwards the request there
-		return nil, logical.ErrReadOnly
-	}
-	return b.refreshConsent(ctx, req.Storage, config, id, rec, !cfg.NoLease)
+	return upstreamError(config, id, err)
 }
 
 // consentTokenFresh reports whether a token has at least a fifth of its
@@ -87,22 +115,23 @@ func consentTokenFresh(t *fapi.Token, now time.Time) bool {
 }
 
 // refreshConsent runs the refresh grant for a consent whose lock the
-// caller holds. The new refresh token (or the old one, when the bank
-// rotates none) is stored before the new access token is answered. The
-// bank's invalid_grant makes the consent revoked; an answer that never
-// came leaves the refresh token's fate unknown, so it is not sent again
-// either.
-func (b *backend) refreshConsent(ctx context.Context, s logical.Storage, config, id string, rec *consentRecord, lease bool) (*logical.Response, error) {
+// caller holds, and stores the outcome. The new refresh token (or the old
+// one, when the bank rotates none) is stored before the new access token is
+// returned. The bank's invalid_grant makes the consent revoked (a
+// *broker.ReauthError); an answer that never came leaves the refresh
+// token's fate unknown, so it is not sent again either. Any other error
+// leaves the stored token serving.
+func (b *backend) refreshConsent(ctx context.Context, s logical.Storage, config, id string, rec *consentRecord) (*fapi.Token, error) {
 	old := rec.Token
 	if old.RefreshToken == "" {
 		if consentTokenFresh(old, b.clock.Now()) {
-			return b.consentTokenResponse(old, lease), nil
+			return old, nil
 		}
 		rec.State, rec.Token, rec.LastError = consentRevoked, nil, "the bank gave no refresh token, and the access token has expired"
 		if err := putConsent(ctx, s, config, id, rec); err != nil {
 			return nil, err
 		}
-		return reauthorization(config, id, rec), nil
+		return nil, reauthError(config, id, rec)
 	}
 	key := consentKey(config, id)
 	if b.sentRefresh.spent(key, old.RefreshToken) {
@@ -112,11 +141,14 @@ func (b *backend) refreshConsent(ctx context.Context, s logical.Storage, config,
 			return nil, err
 		}
 		b.sentRefresh.forget(key)
-		return reauthorization(config, id, rec), nil
+		return nil, reauthError(config, id, rec)
 	}
 	cc, resp, err := b.consentClientFor(ctx, s, config)
-	if resp != nil || err != nil {
-		return resp, err
+	if err != nil {
+		return nil, err
+	}
+	if resp != nil {
+		return nil, &broker.ReauthError{Config: config, ID: id, Reason: resp.Error().Error()}
 	}
 	defer b.closeConsentClient(config, cc)
 	tok, err := cc.fc.Refresh(ctx, old.RefreshToken, "")
@@ -131,19 +163,14 @@ func (b *backend) refreshConsent(ctx context.Context, s logical.Storage, config,
 			}
 		}
 		if perr := putConsent(ctx, s, config, id, rec); perr != nil {
-			return nil, perr
+			return nil, &broker.StoreError{Err: perr}
 		}
 		b.sentRefresh.forget(key)
 		b.Logger().Warn("consent refresh failed", "config", config, "consent", id, "error", err.Error(), "state", rec.State)
 		if rec.Token == nil {
-			return reauthorization(config, id, rec), nil
+			return nil, reauthError(config, id, rec)
 		}
-		if now.Before(old.ExpiresAt) { // still valid: serve it, saying why it was not renewed
-			resp := b.consentTokenResponse(old, lease)
-			resp.AddWarning(fmt.Sprintf("consent %s/%s: the token could not be refreshed: %s", config, id, err))
-			return resp, nil
-		}
-		return upstreamError(config, id, err)
+		return nil, err
 	}
 	fillExpiry(tok)
 	tok.IDToken = "" // not validated on a refresh, and not needed
@@ -168,12 +195,12 @@ func (b *backend) refreshConsent(ctx context.Context, s logical.Storage, config,
 		b.sentRefresh.mark(key, old.RefreshToken) // rotated: the old one is spent until the new one is stored
 	}
 	if err := putConsent(ctx, s, config, id, rec); err != nil {
-		return nil, err
+		return nil, &broker.StoreError{Err: err}
 	}
 	b.sentRefresh.forget(key)
 	b.Logger().Debug("consent token refreshed", "config", config, "consent", id,
 		"expires_at", tok.ExpiresAt.UTC().Format(time.RFC3339), "rotated", tok.RefreshToken != old.RefreshToken)
-	return b.consentTokenResponse(tok, lease), nil
+	return tok, nil
 }
 
 // refreshTokenSpent reports whether a failed refresh leaves the refresh
@@ -218,19 +245,13 @@ func (s *sentRefresh) spent(key, rt string) bool {
 	return ok && h.([32]byte) == refreshHash(rt)
 }
 
-// reauthorization is the 400 for a consent without a usable token.
-func reauthorization(config, id string, rec *consentRecord) *logical.Response {
+// reauthError is the error of a consent without a usable token.
+func reauthError(config, id string, rec *consentRecord) *broker.ReauthError {
 	why := rec.LastError
 	if why == "" {
 		why = "state " + rec.State
 	}
-	return logical.ErrorResponse("consent %s/%s needs re-authorization: %s", config, id, why)
-}
-
-// consentTokenResponse is a consent's token as readers see it, with a
-// non-renewable lease of its remaining life (as token/<name>'s).
-func (b *backend) consentTokenResponse(t *fapi.Token, lease bool) *logical.Response {
-	return b.tokenResponse(bank.Token{AccessToken: t.AccessToken, TokenType: t.TokenType, ExpiresAt: t.ExpiresAt, Scope: t.Scope}, lease)
+	return &broker.ReauthError{Config: config, ID: id, Reason: why}
 }
 
 const pathConsentTokenHelpSyn = `Read a consent's access token; write to force a refresh.`
@@ -239,11 +260,12 @@ const pathConsentTokenHelpDesc = `
 Reading token/<config>/<id> returns the consent's access_token, token_type
 (DPoP when the config has a dpop_key, else Bearer), expires_in, expires_at
 and scope, with a non-renewable lease of the token's remaining life (none
-with lease=false). The token is cached with the consent while it has at least
-a fifth of its life left; then the next read renews it with the refresh
-grant. A bank that rotates refresh tokens gets the old one never again: the
-new one is stored before the new access token is handed out, and readers of
-a stale token wait for the one refresh.
+with lease=false). The token is cached in memory while it has at least a
+fifth of its life left, and renewed in the background while it is read
+within the config's background_refresh_idle; a stale one is renewed with the
+refresh grant by the next read. A bank that rotates refresh tokens gets the
+old one never again: the new one is stored before the new access token is
+handed out, and readers of a stale token wait for the one refresh.
 
 A refresh the bank answers invalid_grant (the user withdrew consent, or it
 expired) makes the consent revoked: reads answer 400 "consent <config>/<id>

@@ -20,8 +20,10 @@ func pathDPoP(b *backend) []*framework.Path {
 		},
 		Fields: map[string]*framework.FieldSchema{
 			"name": {Type: framework.TypeNameString, Required: true, Description: "Name of a config with a dpop_key."},
-			"htm":  {Type: framework.TypeString, Required: true, Description: "HTTP method of the resource request, e.g. GET."},
-			"htu":  {Type: framework.TypeString, Required: true, Description: "URL of the resource request (its query and fragment are left out of the proof)."},
+			"consent": {Type: framework.TypeString,
+				Description: "On a grant_type=authorization_code config (required there): the consent whose access token the proof binds (ath)."},
+			"htm": {Type: framework.TypeString, Required: true, Description: "HTTP method of the resource request, e.g. GET."},
+			"htu": {Type: framework.TypeString, Required: true, Description: "URL of the resource request (its query and fragment are left out of the proof)."},
 			"nonce": {Type: framework.TypeString,
 				Description: "A DPoP-Nonce the resource server gave. Default: the latest nonce the bank's token endpoint gave."},
 		},
@@ -35,7 +37,9 @@ func pathDPoP(b *backend) []*framework.Path {
 }
 
 // dpopProof makes a DPoP proof for a resource request with the config's
-// dpop_key, bound to its current access token (fetched if need be).
+// dpop_key, bound to its current access token (fetched if need be), or,
+// on an authorization_code config, to the access token of the consent
+// named by the consent field.
 func (b *backend) dpopProof(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
 	cfg, err := readConfig(ctx, req.Storage, name)
@@ -44,6 +48,9 @@ func (b *backend) dpopProof(ctx context.Context, req *logical.Request, d *framew
 	}
 	if cfg == nil {
 		return logical.ErrorResponse("invalid name: %s", broker.NoConfigError(name).Error()), nil
+	}
+	if cfg.IsAuthorizationCode() || d.Get("consent").(string) != "" {
+		return b.consentDPoPProof(ctx, req, d, cfg) // path_dpop_consent.go
 	}
 	keyName := cfg.Settings[bank.FieldDPoPKey]
 	if keyName == "" {
@@ -80,4 +87,14 @@ fresh jti, iat, nonce (the one given, else the latest DPoP-Nonce the bank's
 token endpoint gave), and ath, the base64url
 SHA-256 of the config's current access token (the one token/<config>
 serves). Send it as the DPoP header with Authorization: DPoP <token>.
+
+vault write bankauth/dpop/<config> consent=<id> htm=GET htu=https://api.bank.example/accounts
+
+does the same for a grant_type=authorization_code config, whose tokens
+belong to consents: ath binds the consent's current access token (the one
+token/<config>/<id> serves, refreshed first when it is stale), and the
+nonce defaults to the latest DPoP-Nonce the bank's authorization server
+gave. consent is required on such a config and refused on any other; a
+consent without a usable token answers 400 naming re-authorization, as
+token/<config>/<id> does.
 `

@@ -39,7 +39,7 @@ func TestJWKSReadsDecodeNoKey(t *testing.T) {
 	e.storage = cs
 	// A mount's first jwks read renders every key's set, whatever name it
 	// asks for: once, and the same for every name.
-	if resp, err := e.request(t, logical.ReadOperation, "jwks/missing", nil); resp != nil || err != nil {
+	if resp, err := e.request(t, logical.ReadOperation, "jwks/missing", nil); !isNotFound(resp, err) {
 		t.Fatalf("jwks/missing: %v %v, want 404", resp, err)
 	}
 	if n := cs.keyGets.Load(); n > 2 {
@@ -51,7 +51,7 @@ func TestJWKSReadsDecodeNoKey(t *testing.T) {
 			t.Fatalf("jwks/pub: %d keys, want 2", len(set.Keys))
 		}
 		for _, name := range []string{"hidden", "missing"} {
-			if resp, err := e.request(t, logical.ReadOperation, "jwks/"+name, nil); resp != nil || err != nil {
+			if resp, err := e.request(t, logical.ReadOperation, "jwks/"+name, nil); !isNotFound(resp, err) {
 				t.Fatalf("jwks/%s: %v %v, want 404", name, resp, err)
 			}
 		}
@@ -77,7 +77,7 @@ func TestJWKSServesKeysFromAnEarlierRelease(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if resp, err := e.request(t, logical.ReadOperation, "jwks/oldhidden", nil); resp != nil || err != nil {
+	if resp, err := e.request(t, logical.ReadOperation, "jwks/oldhidden", nil); !isNotFound(resp, err) {
 		t.Fatalf("jwks/oldhidden: %v %v, want 404", resp, err)
 	}
 	if set := readJWKS(t, e, "old"); len(set.Keys) != 1 {

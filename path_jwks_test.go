@@ -17,7 +17,7 @@ func TestJWKSIsPublishedOnlyWhenAsked(t *testing.T) {
 	}
 	e.mustOK(t, logical.CreateOperation, "key/ob", map[string]any{"type": "ec-p256", "purpose": "client_auth"})
 	for _, path := range []string{"jwks/ob", "jwks/missing"} {
-		if resp, err := e.request(t, logical.ReadOperation, path, nil); resp != nil || err != nil {
+		if resp, err := e.request(t, logical.ReadOperation, path, nil); !isNotFound(resp, err) {
 			t.Errorf("%s answers %v %v; want 404", path, resp, err)
 		}
 	}

@@ -94,7 +94,7 @@ func TestProfileLifecycleAndCustomProvider(t *testing.T) {
 		t.Fatalf("deleted profile still reads: %v", resp.Data)
 	}
 	resp, err = e.request(t, logical.CreateOperation, "config/isw", map[string]any{"provider": "interswitch", "base_url": srv.URL})
-	if err != nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "write bankauth/profile/interswitch first") {
+	if err != nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "names no provider (built in: accelerationcloud, etranzact, isbank, oauth2, rakbank; or write bankauth/profile/<provider> first)") {
 		t.Fatalf("config naming a missing profile: %v %v", resp, err)
 	}
 }
@@ -107,7 +107,7 @@ func TestProfileWriteIsValidated(t *testing.T) {
 		{"bank", `{"steps":[{"name":"token","method":"DELETE","path":"/t"}]}`, "invalid profile: steps[0].method: must be GET, POST, PUT or PATCH"},
 		{"bank", `not json`, "invalid profile: not a valid profile document"},
 		{"bank", ``, "invalid profile: is required"},
-		{"bank", `{"steps":[{"name":"token","method":"POST","path":"/t","headers":{"X-Key":"{{field.key}}"}}]}`, `steps[0].headers.X-Key: {{field.key}} refers to an undeclared field "key"`},
+		{"bank", `{"steps":[{"name":"token","method":"POST","path":"/t","headers":{"X-Key":"{{field.key}}"}}]}`, `steps[0].headers.X-Key: a {{…}} reference names a field the profile does not declare`},
 		{"rakbank", `{"steps":[{"name":"token","method":"POST","path":"/t"}]}`, `invalid name: "rakbank" is a built-in provider`},
 	}
 	for _, tc := range cases {

@@ -131,6 +131,11 @@ func (b *backend) statusRead(ctx context.Context, req *logical.Request, d *frame
 	if data["keys"], err = keyStatus(ctx, req.Storage, cfg, b.keys.clock()); err != nil { // key_status.go
 		return nil, err
 	}
+	if cfg.IsAuthorizationCode() { // the issuer's metadata (config_authcode_meta.go)
+		for k, v := range authServerData(cfg) {
+			data[k] = v
+		}
+	}
 	return &logical.Response{Data: data}, nil
 }
 
@@ -212,6 +217,13 @@ Reading status/<name> shows, without any secret or token:
     no fresh token in memory; they may still be served from storage or by
     another reader's fetch), stale_served (reads given a stale, unexpired
     token while the bank failed).
+
+A config with grant_type=authorization_code also shows its issuer's
+metadata: metadata_fetched_at (the document in use; null when every
+endpoint is set by hand), metadata_checked_at (the last fetch, applied or
+not), metadata_pending_change (endpoints a refresh would move to another
+host: held back until an operator rewrites the config), metadata_refresh_error
+and endpoints_set_by_hand.
 
 A missing config gives no value (404).
 `

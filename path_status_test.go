@@ -102,7 +102,7 @@ func TestStatusFollowsReadsAndFailures(t *testing.T) {
 	}
 
 	// A name with no config has no status.
-	if resp, err := e.request(t, logical.ReadOperation, "status/nope", nil); err != nil || resp != nil {
+	if resp, err := e.request(t, logical.ReadOperation, "status/nope", nil); !isNotFound(resp, err) {
 		t.Errorf("status of a missing config: %v %v", resp, err)
 	}
 }

@@ -89,7 +89,7 @@ func attachProfile(ctx context.Context, s logical.Storage, cfg *bank.Config) err
 	}
 	if p == nil {
 		return &bank.FieldError{Field: bank.FieldProvider, Message: fmt.Sprintf(
-			"unknown provider %q (built in: %s; or write bankauth/profile/%s first)", cfg.Provider, strings.Join(bank.Names(), ", "), cfg.Provider)}
+			"names no provider (built in: %s; or write bankauth/profile/<provider> first)", strings.Join(bank.Names(), ", "))}
 	}
 	prov, err := bank.NewProfileProvider(cfg.Provider, p)
 	if err != nil {

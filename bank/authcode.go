@@ -7,7 +7,8 @@ import (
 
 // oauth2 fields of a connection whose tokens belong to user consents
 // (grant_type=authorization_code, issue 19). The endpoint fields are
-// filled from the issuer's metadata when the config is written.
+// filled from the issuer's metadata when the config is written, unless the
+// operator sets them by hand.
 const (
 	FieldGrantType        = "grant_type"
 	FieldIssuer           = "issuer"
@@ -24,7 +25,8 @@ const (
 )
 
 // DiscoveredFields are the endpoint fields an authorization_code config
-// takes from its issuer's metadata, in the order reads show them (token_url
+// takes from its issuer's metadata or an operator sets by hand, in the
+// order reads show them (token_url
 // is among them: it is the token endpoint of both grants).
 var DiscoveredFields = []string{FieldAuthorizationURL, FieldPARURL, FieldTokenURL, FieldRevocationURL, FieldJWKSURI}
 
@@ -35,10 +37,10 @@ var authCodeFields = []Field{
 	{Name: FieldIssuer, Description: "oauth2 authorization_code: the authorization server's issuer identifier; its metadata (RFC 8414, then OpenID Connect discovery) is fetched when the config is written and must name this issuer exactly."},
 	{Name: FieldRedirectURIs, Description: "oauth2 authorization_code: comma-separated redirect URIs registered for the client; consents use the first unless they name another."},
 	{Name: FieldFAPI, Description: "oauth2 authorization_code: 2.0 refuses a config that breaks the FAPI 2.0 Security Profile (no PAR, a shared-secret auth_method, no sender constraint, an algorithm other than PS256, ES256 or EdDSA)."},
-	{Name: FieldAuthorizationURL, Description: "oauth2 authorization_code: the authorization endpoint, from the issuer's metadata (read only)."},
-	{Name: FieldPARURL, Description: "oauth2 authorization_code: the pushed authorization request endpoint, from the issuer's metadata (read only)."},
-	{Name: FieldRevocationURL, Description: "oauth2 authorization_code: the revocation endpoint, from the issuer's metadata (read only)."},
-	{Name: FieldJWKSURI, Description: "oauth2 authorization_code: the authorization server's JWK Set, from the issuer's metadata (read only)."},
+	{Name: FieldAuthorizationURL, Description: "oauth2 authorization_code: the authorization endpoint, from the issuer's metadata, or set by hand (then kept through metadata refreshes; an empty value returns it to discovery). With authorization_url, par_url, token_url (and jwks_uri with openid) set by hand, no metadata is fetched."},
+	{Name: FieldPARURL, Description: "oauth2 authorization_code: the pushed authorization request endpoint, from the issuer's metadata, or set by hand (then kept through metadata refreshes; an empty value returns it to discovery). With authorization_url, par_url, token_url (and jwks_uri with openid) set by hand, no metadata is fetched."},
+	{Name: FieldRevocationURL, Description: "oauth2 authorization_code: the revocation endpoint, from the issuer's metadata, or set by hand (then kept through metadata refreshes; an empty value returns it to discovery). With authorization_url, par_url, token_url (and jwks_uri with openid) set by hand, no metadata is fetched."},
+	{Name: FieldJWKSURI, Description: "oauth2 authorization_code: the authorization server's JWK Set, from the issuer's metadata, or set by hand (then kept through metadata refreshes; an empty value returns it to discovery). With authorization_url, par_url, token_url (and jwks_uri with openid) set by hand, no metadata is fetched."},
 }
 
 // AuthCodeFieldNames are the names of oauth2's authorization code fields

@@ -240,7 +240,7 @@ func (o *OrderedValues) UnmarshalJSON(b []byte) error {
 		}
 		key := t.(string)
 		if seen[key] {
-			return fmt.Errorf("key %q appears twice", key)
+			return fmt.Errorf("a key appears twice")
 		}
 		seen[key] = true
 		var v json.RawMessage
@@ -340,11 +340,11 @@ func (p *Profile) Validate() error {
 		where := fmt.Sprintf("fields[%d]", i)
 		switch {
 		case !fieldNameRE.MatchString(f.Name):
-			return profileErr(where+".name", "%q must be lower-case letters, digits or '_', starting with a letter", f.Name)
+			return profileErr(where+".name", "must be lower-case letters, digits or '_', starting with a letter")
 		case reservedFields[f.Name]:
-			return profileErr(where+".name", "%q is a common config field; profiles cannot declare it", f.Name)
+			return profileErr(where+".name", "is a common config field; profiles cannot declare it")
 		case fields[f.Name].Name != "":
-			return profileErr(where+".name", "%q is declared twice", f.Name)
+			return profileErr(where+".name", "is declared twice")
 		case f.Type != "" && f.Type != "string" && f.Type != "json":
 			return profileErr(where+".type", "must be string or json")
 		case f.Type == "json" && f.Name != FieldOAuthMetadata:
@@ -405,9 +405,9 @@ func validateSteps(where string, steps []Step, fields map[string]ProfileField, r
 		scope := templateScope{fields: fields, steps: extracted, refresh: refresh}
 		switch {
 		case !stepNameRE.MatchString(s.Name):
-			return profileErr(w+".name", "%q must be lower-case letters, digits or '_', starting with a letter", s.Name)
+			return profileErr(w+".name", "must be lower-case letters, digits or '_', starting with a letter")
 		case extracted[s.Name] != nil:
-			return profileErr(w+".name", "%q is used twice", s.Name)
+			return profileErr(w+".name", "is used twice")
 		}
 		switch s.Method {
 		case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch:
@@ -444,7 +444,7 @@ func validateSteps(where string, steps []Step, fields map[string]ProfileField, r
 		}
 		for _, kv := range s.Headers {
 			if !headerNameRE.MatchString(kv.Key) {
-				return profileErr(w+".headers", "%q is not a valid header name", kv.Key)
+				return profileErr(w+".headers", "has a name that is not a valid header name")
 			}
 			if strings.EqualFold(kv.Key, "Authorization") && s.Basic != nil {
 				return profileErr(w+".headers.Authorization", "conflicts with basic_auth")
@@ -506,7 +506,7 @@ func validateSteps(where string, steps []Step, fields map[string]ProfileField, r
 		if sc := s.Success; sc != nil {
 			for _, st := range sc.Status {
 				if _, _, ok := statusRange(st); !ok {
-					return profileErr(w+".success.status", "%q must be a status like 200 or a class like 2xx", st)
+					return profileErr(w+".success.status", "each must be a status like 200 or a class like 2xx")
 				}
 			}
 			if err := validatePaths(w+".success.require", optionalPath(sc.Require)); err != nil {
@@ -516,7 +516,7 @@ func validateSteps(where string, steps []Step, fields map[string]ProfileField, r
 		names := map[string]bool{}
 		for name, path := range s.Extract {
 			if !fieldNameRE.MatchString(name) {
-				return profileErr(w+".extract", "%q must be lower-case letters, digits or '_'", name)
+				return profileErr(w+".extract", "names must be lower-case letters, digits or '_'")
 			}
 			if err := validatePaths(w+".extract."+name, Paths{path}); err != nil {
 				return err
@@ -538,7 +538,7 @@ func optionalPath(p string) Paths {
 func validatePaths(where string, ps Paths) error {
 	for _, p := range ps {
 		if p == "" || strings.HasPrefix(p, ".") || strings.HasSuffix(p, ".") || strings.Contains(p, "..") {
-			return profileErr(where, "%q is not a JSON path like data.access_token", p)
+			return profileErr(where, "is not a JSON path like data.access_token")
 		}
 	}
 	return nil

@@ -59,30 +59,30 @@ func (s templateScope) check(where, text string) error {
 		switch ns {
 		case "field":
 			if _, ok := s.fields[rest]; !ok {
-				return profileErr(where, "{{%s}} refers to an undeclared field %q", ref, rest)
+				return profileErr(where, "a {{…}} reference names a field the profile does not declare")
 			}
 		case "step":
 			step, value, _ := strings.Cut(rest, ".")
 			vals, ok := s.steps[step]
 			if !ok {
-				return profileErr(where, "{{%s}} refers to step %q, which does not run before this one", ref, step)
+				return profileErr(where, "a {{…}} reference names a step that does not run before this one")
 			}
 			if !vals[value] {
-				return profileErr(where, "{{%s}}: step %q extracts no value %q", ref, step, value)
+				return profileErr(where, "a {{…}} reference names a value its step does not extract")
 			}
 		case "token":
 			if rest != "refresh_token" {
-				return profileErr(where, "{{%s}}: the only token value is token.refresh_token", ref)
+				return profileErr(where, "a {{token.…}} reference: the only token value is token.refresh_token")
 			}
 			if !s.refresh {
-				return profileErr(where, "{{%s}} is available in refresh steps only", ref)
+				return profileErr(where, "{{token.refresh_token}} is available in refresh steps only")
 			}
 		case "gen":
 			if !generators[rest] {
-				return profileErr(where, "{{%s}}: unknown generator (gen.uuid, gen.unix, gen.unix_ms, gen.rfc3339)", ref)
+				return profileErr(where, "a {{gen.…}} reference names no generator (gen.uuid, gen.unix, gen.unix_ms, gen.rfc3339)")
 			}
 		default:
-			return profileErr(where, "{{%s}}: unknown reference (use field., step., token. or gen.)", ref)
+			return profileErr(where, "a {{…}} reference is none of field., step., token. or gen.")
 		}
 	}
 	return nil

@@ -260,11 +260,11 @@ func TestProfileValidationLocatesTheProblem(t *testing.T) {
 		{`{"steps":[{"name":"token","method":"DELETE","path":"/t"}]}`, "steps[0].method"},
 		{`{"steps":[{"name":"token","method":"POST"}]}`, "steps[0]: set exactly one of path"},
 		{`{"steps":[{"name":"token","method":"POST","path":"t"}]}`, "steps[0].path"},
-		{`{"steps":[{"name":"token","method":"POST","path":"/t","headers":{"X-A":"{{field.nope}}"}}]}`, `steps[0].headers.X-A: {{field.nope}} refers to an undeclared field "nope"`},
-		{`{"steps":[{"name":"token","method":"POST","path":"/t","headers":{"X-A":"{{gen.random}}"}}]}`, "unknown generator"},
+		{`{"steps":[{"name":"token","method":"POST","path":"/t","headers":{"X-A":"{{field.nope}}"}}]}`, `steps[0].headers.X-A: a {{…}} reference names a field the profile does not declare`},
+		{`{"steps":[{"name":"token","method":"POST","path":"/t","headers":{"X-A":"{{gen.random}}"}}]}`, "names no generator"},
 		{`{"steps":[{"name":"token","method":"POST","path":"/t","headers":{"X-A":"{{field.x"}}]}`, "unclosed {{"},
-		{`{"steps":[{"name":"token","method":"POST","path":"/t","body":{"type":"json","fields":{"a":"{{step.code.code}}"}}}]}`, "which does not run before this one"},
-		{`{"steps":[{"name":"code","method":"GET","path":"/c","extract":{"code":"code"}},{"name":"token","method":"POST","path":"/t","query":{"c":"{{step.code.other}}"}}]}`, `steps[1].query.c: {{step.code.other}}: step "code" extracts no value "other"`},
+		{`{"steps":[{"name":"token","method":"POST","path":"/t","body":{"type":"json","fields":{"a":"{{step.code.code}}"}}}]}`, "names a step that does not run before this one"},
+		{`{"steps":[{"name":"code","method":"GET","path":"/c","extract":{"code":"code"}},{"name":"token","method":"POST","path":"/t","query":{"c":"{{step.code.other}}"}}]}`, `steps[1].query.c: a {{…}} reference names a value its step does not extract`},
 		{`{"steps":[{"name":"token","method":"POST","path":"/t","body":{"type":"json","fields":{"r":"{{token.refresh_token}}"}}}]}`, "refresh steps only"},
 		{`{"steps":[{"name":"token","method":"POST","path":"/t","body":{"type":"xml"}}]}`, "steps[0].body.type"},
 		{`{"steps":[{"name":"token","method":"POST","path":"/t","body":{"type":"form","fields":{"n":1}}}]}`, "form values must be strings"},
@@ -304,7 +304,7 @@ func TestProfileClientAssertionValidation(t *testing.T) {
 	for doc, want := range map[string]string{
 		`{"fields":[{"name":"k","secret":true}],"steps":[{"name":"token","method":"POST","path":"/t","client_assertion":{"client_id":"c","private_key":"{{field.k}}"}}]}`:                                      "steps[0].client_assertion: needs a body of type form",
 		`{"fields":[{"name":"k","secret":true}],"steps":[{"name":"token","method":"POST","path":"/t","body":{"type":"form"},"client_assertion":{"client_id":"c","private_key":"{{field.k}}","alg":"HS256"}}]}`: "steps[0].client_assertion.alg",
-		`{"steps":[{"name":"token","method":"POST","path":"/t","body":{"type":"form"},"client_assertion":{"client_id":"c","private_key":"{{field.k}}"}}]}`:                                                     `steps[0].client_assertion.private_key: {{field.k}} refers to an undeclared field "k"`,
+		`{"steps":[{"name":"token","method":"POST","path":"/t","body":{"type":"form"},"client_assertion":{"client_id":"c","private_key":"{{field.k}}"}}]}`:                                                     `steps[0].client_assertion.private_key: a {{…}} reference names a field the profile does not declare`,
 	} {
 		if _, err := bank.ParseProfile([]byte(doc)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error %v, want %q", doc, err, want)

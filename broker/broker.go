@@ -31,6 +31,14 @@ type Options struct {
 	// RefreshLag is told how late each successful background refresh
 	// stored its new token, past its planned refresh point.
 	RefreshLag func(time.Duration)
+	// Consents is the mount's consents (storage and bank), used by
+	// background refreshes of consent tokens and removal of expired
+	// attempts (requests bring their own). Nil turns both off.
+	Consents ConsentSource
+	// AttemptSweep is how long after PlanAttemptSweep the scheduler asks
+	// Consents to remove expired attempts that no planned removal covers,
+	// and between such sweeps while any are left; 0: never.
+	AttemptSweep time.Duration
 	// Panicked is told of each panic recovered in a background refresh (a
 	// defect: the plugin process, and every mount it serves, keeps going).
 	Panicked func()
@@ -52,7 +60,12 @@ type Broker struct {
 	// config read before a change is not used after it.
 	epoch atomic.Uint64
 
-	gates gates // the names' locks (lock.go)
+	consentSrc ConsentSource
+	sweepEvery time.Duration
+	cmu        sync.RWMutex
+	consents   consents // consents that were read (consent.go)
+
+	gates gates // the names' and consents' locks (lock.go)
 	sched *scheduler
 }
 
@@ -60,7 +73,8 @@ type Broker struct {
 // it with Close.
 func New(opts Options) *Broker {
 	b := &Broker{clock: opts.Clock, logger: opts.Logger, store: opts.Store, readOnly: opts.ReadOnly,
-		lag: opts.RefreshLag, panicked: opts.Panicked, conns: map[string]*conn{}}
+		lag: opts.RefreshLag, panicked: opts.Panicked, conns: map[string]*conn{},
+		consentSrc: opts.Consents, consents: consents{}, sweepEvery: opts.AttemptSweep}
 	if b.clock == nil {
 		b.clock = clockwork.NewRealClock()
 	}
@@ -89,6 +103,7 @@ func (b *Broker) Close() {
 	for _, c := range b.conns {
 		c.drop()
 	}
+	b.forgetAllConsents()
 }
 
 // lookup returns the state of name, or nil; it never creates one.
@@ -159,6 +174,7 @@ func (b *Broker) Change(ctx context.Context, name string, write func() error) er
 	defer b.release(c)
 	err := write()
 	b.epoch.Add(1)
+	b.forgetConsents(name)
 	if created {
 		b.remove(name, c)
 	} else {
@@ -179,6 +195,7 @@ func (b *Broker) Remove(ctx context.Context, name string, write func() error) er
 	defer b.release(c)
 	err := write()
 	b.epoch.Add(1)
+	b.forgetConsents(name)
 	b.remove(name, c)
 	return err
 }
@@ -188,6 +205,7 @@ func (b *Broker) Remove(ctx context.Context, name string, write func() error) er
 // serves its token.
 func (b *Broker) Forget(name string) {
 	b.epoch.Add(1)
+	b.forgetConsents(name)
 	if c := b.lookup(name); c != nil {
 		b.sched.cancel(c)
 		c.drop()
@@ -197,6 +215,7 @@ func (b *Broker) Forget(name string) {
 // ForgetAll is Forget for every name (a profile changed on another node).
 func (b *Broker) ForgetAll() {
 	b.epoch.Add(1)
+	b.forgetAllConsents()
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	for _, c := range b.conns {

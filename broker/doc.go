@@ -32,6 +32,17 @@
 // Memory per name is what a cached read needs (conn.go, token.go): about
 // 530 bytes with a token, nothing per name for locks, timers or clients.
 //
+// Consent tokens (consent*.go; issue 19) follow the same lifecycle per user
+// consent of an authorization_code config: CachedConsent for the fast path,
+// ConsentToken and RefreshConsent otherwise, state only for consents that
+// were read (about 290 bytes plus the access token), one renewal at a time
+// per consent, background refresh through the same scheduler. What a
+// consent is and how it is renewed (the refresh grant with rotation, its
+// new refresh token stored before it returns) belongs to a ConsentSource;
+// a renewal refused for good (*ReauthError) drops the consent from memory
+// and from the scheduler. The scheduler also removes expired consent
+// attempts (ExpireAttemptAt, PlanAttemptSweep).
+//
 // Config changes go through Change and Remove, which drop the in-memory
 // state even when the storage write failed half way; a fetch that started
 // under an older config never stores or serves its token over a newer one.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bankauth/vault-plugin-secrets-bankauth/bank"
@@ -36,11 +37,14 @@ type health struct {
 // FailureBackoffBase up to FailureBackoffMax, with jitter, or longer when
 // the bank said when to come back (Retry-After) or the request budget is
 // spent.
-func (c *conn) failed(err error, now time.Time) {
-	h := c.health.Load()
+func (c *conn) failed(err error, now time.Time) { recordFailure(&c.health, err, now) }
+
+// recordFailure is failed for the health in *hp.
+func recordFailure(hp *atomic.Pointer[health], err error, now time.Time) {
+	h := hp.Load()
 	for h == nil {
-		if h = (&health{}); !c.health.CompareAndSwap(nil, h) {
-			h = c.health.Load()
+		if h = (&health{}); !hp.CompareAndSwap(nil, h) {
+			h = hp.Load()
 		}
 	}
 	h.mu.Lock()
@@ -65,7 +69,12 @@ func (c *conn) succeeded() { c.health.Store(nil) }
 // backingOff returns the last failure and when the bank may be called again,
 // if that is after now.
 func (c *conn) backingOff(now time.Time) (error, time.Time, bool) {
-	h := c.health.Load()
+	return backingOffOn(&c.health, now)
+}
+
+// backingOffOn is backingOff for the health in *hp.
+func backingOffOn(hp *atomic.Pointer[health], now time.Time) (error, time.Time, bool) {
+	h := hp.Load()
 	if h == nil {
 		return nil, time.Time{}, false
 	}

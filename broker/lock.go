@@ -23,33 +23,44 @@ type gate struct {
 }
 
 // join returns c's gate, counting the caller in.
-func (g *gates) join(c *conn) *gate {
+func (g *gates) join(c *conn) *gate { return g.joinSlot(&c.gate) }
+
+// joinSlot returns the gate in *slot, creating it, counting the caller in.
+func (g *gates) joinSlot(slot **gate) *gate {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if c.gate == nil {
-		c.gate = &gate{sem: make(chan struct{}, 1)}
+	if *slot == nil {
+		*slot = &gate{sem: make(chan struct{}, 1)}
 	}
-	c.gate.refs++
-	return c.gate
+	(*slot).refs++
+	return *slot
 }
 
 // leave counts the caller out of c's gate, dropping it when nobody is left.
-func (g *gates) leave(c *conn) {
+func (g *gates) leave(c *conn) { g.leaveSlot(&c.gate) }
+
+// leaveSlot counts the caller out of the gate in *slot, dropping it when
+// nobody is left.
+func (g *gates) leaveSlot(slot **gate) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if c.gate.refs--; c.gate.refs == 0 {
-		c.gate = nil
+	if (*slot).refs--; (*slot).refs == 0 {
+		*slot = nil
 	}
 }
 
 // acquire takes c's lock, or gives up when ctx ends.
-func (b *Broker) acquire(ctx context.Context, c *conn) error {
-	g := b.gates.join(c)
+func (b *Broker) acquire(ctx context.Context, c *conn) error { return b.acquireSlot(ctx, &c.gate) }
+
+// acquireSlot takes the lock whose gate lives in *slot, or gives up when
+// ctx ends.
+func (b *Broker) acquireSlot(ctx context.Context, slot **gate) error {
+	g := b.gates.joinSlot(slot)
 	select {
 	case g.sem <- struct{}{}:
 		return nil
 	case <-ctx.Done():
-		b.gates.leave(c)
+		b.gates.leaveSlot(slot)
 		return ctx.Err()
 	}
 }
@@ -78,10 +89,13 @@ func (b *Broker) acquireWithin(ctx context.Context, c *conn, clock clockwork.Clo
 }
 
 // release gives c's lock back.
-func (b *Broker) release(c *conn) {
+func (b *Broker) release(c *conn) { b.releaseSlot(&c.gate) }
+
+// releaseSlot gives back the lock whose gate lives in *slot.
+func (b *Broker) releaseSlot(slot **gate) {
 	b.gates.mu.Lock()
-	g := c.gate
+	g := *slot
 	b.gates.mu.Unlock()
 	<-g.sem
-	b.gates.leave(c)
+	b.gates.leaveSlot(slot)
 }

@@ -51,3 +51,49 @@ func BenchmarkHeapOf10kCachedTokens(b *testing.B) {
 		runtime.KeepAlive(e)
 	}
 }
+
+// BenchmarkHeapOf10kCachedConsents reports the heap the broker holds for
+// 10,000 consents that were read, each with a cached token (an access
+// token of 1 KiB, about a JWT's size) whose background refresh is
+// planned: B/consent is what the broker frees when their state goes; the
+// access token's own bytes are B/consent minus B/consent-state.
+//
+//	go test -run '^$' -bench HeapOf10kCachedConsents -benchtime 1x ./broker/
+func BenchmarkHeapOf10kCachedConsents(b *testing.B) {
+	const consents = 10_000
+	const tokenLen = 1024
+	for range b.N {
+		br, src, _ := newConsentBroker(b)
+		for i := range consents {
+			src.authorize(fmt.Sprintf("ob/user%05d", i))
+			r := src.recs[fmt.Sprintf("ob/user%05d", i)]
+			r.access = fmt.Sprintf("%0*d", tokenLen, i)
+		}
+		ids := make([]string, consents)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("user%05d", i)
+		}
+		ctx := context.Background()
+		runtime.GC()
+		var before, after, dropped runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for _, id := range ids {
+			if _, err := br.ConsentToken(ctx, src, "ob", id); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if br.ConsentLen() != consents || br.Planned() != consents {
+			b.Fatalf("%d consents, %d planned", br.ConsentLen(), br.Planned())
+		}
+		br.Close()
+		runtime.GC()
+		runtime.ReadMemStats(&dropped)
+		perConsent := float64(after.HeapAlloc-dropped.HeapAlloc) / consents
+		b.ReportMetric(perConsent, "B/consent")
+		b.ReportMetric(perConsent-tokenLen, "B/consent-state")
+		runtime.KeepAlive(src)
+		runtime.KeepAlive(ids)
+	}
+}

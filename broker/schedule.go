@@ -32,31 +32,48 @@ func (t *memToken) refreshPoint() int64 {
 	return t.staleAt() - lead
 }
 
-// plan is a conn's place in the scheduler's queue: the background refresh
-// of state of, due at at (unix nanoseconds). index is -1 when none is
-// planned.
+// plan is a task's place in the scheduler's queue: its work on of (a
+// conn's *state, a consent's *consentState), due at at (unix nanoseconds).
+// index is -1 when none is planned.
 type plan struct {
 	at    int64
-	of    *state
+	of    any
 	index int
 }
 
-type queue []*conn
+// task is what the one scheduler runs: a connection's or a consent's
+// background refresh, or the removal of an expired consent attempt. Each
+// task has at most one place in the queue.
+type task interface {
+	slot() *plan
+	// run does the planned work on of; ctx ends when the broker closes.
+	run(ctx context.Context, b *Broker, of any)
+	// label names the task in logs (never a secret).
+	label() string
+}
+
+func (c *conn) slot() *plan   { return &c.plan }
+func (c *conn) label() string { return c.name }
+func (c *conn) run(ctx context.Context, b *Broker, of any) {
+	b.refreshInBackground(ctx, refresh{c, of.(*state)})
+}
+
+type queue []task
 
 func (q queue) Len() int           { return len(q) }
-func (q queue) Less(i, j int) bool { return q[i].plan.at < q[j].plan.at }
+func (q queue) Less(i, j int) bool { return q[i].slot().at < q[j].slot().at }
 func (q queue) Swap(i, j int) {
 	q[i], q[j] = q[j], q[i]
-	q[i].plan.index, q[j].plan.index = i, j
+	q[i].slot().index, q[j].slot().index = i, j
 }
-func (q *queue) Push(x any) { c := x.(*conn); c.plan.index = len(*q); *q = append(*q, c) }
+func (q *queue) Push(x any) { t := x.(task); t.slot().index = len(*q); *q = append(*q, t) }
 func (q *queue) Pop() any {
 	old := *q
-	c := old[len(old)-1]
+	t := old[len(old)-1]
 	old[len(old)-1] = nil
 	*q = old[:len(old)-1]
-	c.plan.index = -1
-	return c
+	t.slot().index = -1
+	return t
 }
 
 // scheduler runs every background refresh of a broker from one goroutine
@@ -75,6 +92,7 @@ type scheduler struct {
 	stop   context.CancelFunc
 	wg     sync.WaitGroup
 	slots  chan struct{}
+	sweep  *attemptSweep // the periodic attempt sweep, if any; not counted by Planned
 }
 
 func newScheduler(b *Broker) *scheduler {
@@ -102,32 +120,33 @@ func (b *Broker) plan(c *conn, s *state, now time.Time) {
 	b.sched.add(c, s, at)
 }
 
-// add plans the refresh of s, c's state, at at (unix nanoseconds),
-// replacing c's earlier plan.
-func (s *scheduler) add(c *conn, of *state, at int64) {
+// add plans t's work on of at at (unix nanoseconds), replacing t's
+// earlier plan.
+func (s *scheduler) add(t task, of any, at int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return
 	}
-	c.plan.at, c.plan.of = at, of
-	if c.plan.index >= 0 {
-		heap.Fix(&s.q, c.plan.index)
+	p := t.slot()
+	p.at, p.of = at, of
+	if p.index >= 0 {
+		heap.Fix(&s.q, p.index)
 	} else {
-		heap.Push(&s.q, c)
+		heap.Push(&s.q, t)
 	}
-	if c.plan.index == 0 {
+	if p.index == 0 {
 		s.poke()
 	}
 }
 
-// cancel drops c's planned refresh, if any.
-func (s *scheduler) cancel(c *conn) {
+// cancel drops t's planned work, if any.
+func (s *scheduler) cancel(t task) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c.plan.index >= 0 {
-		heap.Remove(&s.q, c.plan.index)
-		c.plan.of = nil
+	if p := t.slot(); p.index >= 0 && !s.closed {
+		heap.Remove(&s.q, p.index)
+		p.of = nil
 	}
 }
 
@@ -139,11 +158,16 @@ func (s *scheduler) poke() {
 	}
 }
 
-// Planned returns how many background refreshes are planned.
+// Planned returns how many background tasks are planned (refreshes and
+// attempt removals; the periodic attempt sweep not counted).
 func (b *Broker) Planned() int {
 	b.sched.mu.Lock()
 	defer b.sched.mu.Unlock()
-	return len(b.sched.q)
+	n := len(b.sched.q)
+	if b.sched.sweep != nil && b.sched.sweep.plan.index >= 0 {
+		n--
+	}
+	return n
 }
 
 // WaitBackground waits until no background refresh is due at the clock's
@@ -152,7 +176,7 @@ func (b *Broker) WaitBackground() {
 	s := b.sched
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for !s.closed && (s.busy > 0 || len(s.q) > 0 && s.q[0].plan.at <= b.clock.Now().UnixNano()) {
+	for !s.closed && (s.busy > 0 || len(s.q) > 0 && s.q[0].slot().at <= b.clock.Now().UnixNano()) {
 		s.poke()
 		s.idle.Wait()
 	}
@@ -164,16 +188,17 @@ func (s *scheduler) loop() {
 	for {
 		s.mu.Lock()
 		now := clock.Now().UnixNano()
-		var due []refresh
-		for len(s.q) > 0 && s.q[0].plan.at <= now {
-			c := heap.Pop(&s.q).(*conn)
-			due = append(due, refresh{c, c.plan.of})
-			c.plan.of = nil
+		var due []dueTask
+		for len(s.q) > 0 && s.q[0].slot().at <= now {
+			t := heap.Pop(&s.q).(task)
+			p := t.slot()
+			due = append(due, dueTask{t, p.of})
+			p.of = nil
 		}
 		s.busy += len(due)
 		var wait time.Duration = -1
 		if len(s.q) > 0 {
-			wait = time.Duration(s.q[0].plan.at - now)
+			wait = time.Duration(s.q[0].slot().at - now)
 		}
 		s.mu.Unlock()
 
@@ -185,11 +210,11 @@ func (s *scheduler) loop() {
 				return
 			}
 			s.wg.Add(1)
-			go func(r refresh) {
+			go func(d dueTask) {
 				defer s.wg.Done()
 				defer func() { <-s.slots; s.finished(1) }()
-				defer s.b.recoverBackground(r.c.name)
-				s.b.refreshInBackground(s.ctx, r)
+				defer s.b.recoverBackground(d.t.label())
+				d.t.run(s.ctx, s.b, d.of)
 			}(it)
 			due = due[1:]
 		}
@@ -228,6 +253,12 @@ func (s *scheduler) close() {
 	s.stop()
 	s.wg.Wait()
 	s.idle.Broadcast()
+}
+
+// dueTask is a task taken from the queue with what it was planned for.
+type dueTask struct {
+	t  task
+	of any
 }
 
 // refresh is one due background refresh: of state of, c's state when it

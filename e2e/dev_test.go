@@ -162,7 +162,8 @@ func TestDevPrintsCommandsThatWork(t *testing.T) {
 	if strings.Contains(got, "command not found") {
 		t.Fatalf("a printed command was not found:\n%s", got)
 	}
-	want := []string{"access_token", "bankauth_token_fetches_total", `"rakbank"`}
+	// DPoP: the consent's token, after the printed three-command consent.
+	want := []string{"access_token", "bankauth_token_fetches_total", `"rakbank"`, "DPoP"}
 	if err := contains(got, want...); err != nil {
 		t.Fatalf("%v\nwhole output:\n%s", err, got)
 	}

@@ -31,16 +31,30 @@ type dpopClaims struct {
 	ATH   string `json:"ath,omitempty"`
 }
 
+// Check reports, as a *FieldError naming htm or htu, whether the request
+// is one a proof can be made for: an upper-case method and an absolute
+// http(s) URL. Callers that must do work before signing check first.
+func (r DPoPRequest) Check() error {
+	if r.Method == "" || strings.ToUpper(r.Method) != r.Method || strings.ContainsAny(r.Method, " \t\r\n") {
+		return &FieldError{Field: "htm", Msg: "must be an upper-case HTTP method such as POST"}
+	}
+	u, err := url.Parse(r.URL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return &FieldError{Field: "htu", Msg: "must be an absolute http(s) URL"}
+	}
+	return nil
+}
+
 // DPoPProof makes a DPoP proof JWT signed by the latest version: header
 // typ dpop+jwt, the key type's default alg and the public JWK; claims htm,
 // htu, iat (now), a fresh random jti, and nonce and ath when given. Errors
 // are *FieldError naming htm or htu.
 func (k *Key) DPoPProof(r DPoPRequest, now time.Time) (string, error) {
-	if r.Method == "" || strings.ToUpper(r.Method) != r.Method || strings.ContainsAny(r.Method, " \t\r\n") {
-		return "", &FieldError{Field: "htm", Msg: "must be an upper-case HTTP method such as POST"}
+	if err := r.Check(); err != nil {
+		return "", err
 	}
 	u, err := url.Parse(r.URL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+	if err != nil {
 		return "", &FieldError{Field: "htu", Msg: "must be an absolute http(s) URL"}
 	}
 	u.RawQuery, u.Fragment, u.RawFragment, u.ForceQuery = "", "", "", false

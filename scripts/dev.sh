@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # dev.sh: a dev Vault with bankauth mounted at bankauth/ and the bank emulator
-# configured for all four providers. Runs until Ctrl-C, then cleans up.
+# configured for all four providers, and a FAPI 2.0 user-consent config
+# (obank) at the emulator's authorization server. Runs until Ctrl-C, then
+# cleans up.
 #
 # Env: VAULT_PORT (8200), EMU_PORT (8300), TOKEN_TTL (60s), DEV_DIR (.dev),
 #      VAULT_BIN (a vault binary to use; default: scripts/install-vault.sh)
@@ -43,6 +45,7 @@ pids+=($!)
 
 export VAULT_ADDR="http://127.0.0.1:$vault_port" VAULT_TOKEN=root
 v() { echo "\$ vault $*"; "$vault_bin" "$@"; }
+vq() { echo "\$ vault $*"; "$vault_bin" "$@" >/dev/null; } # v without the answer
 for _ in $(seq 1 100); do "$vault_bin" status >/dev/null 2>&1 && break; sleep 0.1; done
 
 sum=$(sha256sum "$work/plugins/vault-plugin-secrets-bankauth" | cut -d' ' -f1)
@@ -65,6 +68,17 @@ v write bankauth/config/rakbank provider=rakbank base_url="$emu" \
   oauth_metadata='{"account_id":"0188000049916"}'
 v write bankauth/config/accelerationcloud provider=accelerationcloud base_url="$emu" \
   client_id=emu-client-id client_secret='emu-client-secret-4f/9+Zq=' user_id=user-42
+# A user-consent connection at the emulator's FAPI 2.0 authorization server
+# (docs/consents.md): obsig signs the client assertions (the emulator fetches
+# its public key from bankauth/jwks/obsig), obdpop the DPoP proofs its tokens
+# are bound to. https://app.example/cb is one of the emulator client's
+# redirect URIs; nothing fetches it: the app copies the redirect it gets.
+vq write bankauth/key/obsig type=ec-p256 purpose=client_auth public_jwks=true \
+  allowed_endpoints="$emu/fapi/" allowed_audiences="$emu/fapi"
+vq write bankauth/key/obdpop type=ec-p256 purpose=dpop
+v write bankauth/config/obank provider=oauth2 grant_type=authorization_code issuer="$emu/fapi" \
+  client_id=emu-fapi-client auth_method=private_key_jwt signing_key=obsig dpop_key=obdpop \
+  redirect_uris=https://app.example/cb scope="openid accounts offline_access" fapi=2.0
 v list bankauth/config
 v read bankauth/token/etranzact
 
@@ -78,6 +92,10 @@ In another shell:
   curl -s $emu/_emulator/stats                   # bank requests so far
   curl -s $emu/_emulator/fapi/stats              # the FAPI 2.0 server (issuer $emu/fapi, client emu-fapi-client)
   vault read bankauth/status/rakbank             # health: token, last error, counters
+  url=\$(vault write -f -field=authorization_url bankauth/consent/obank/alice)   # alice's consent: where to send her
+  loc=\$(curl -s -o /dev/null -w '%{redirect_url}' "\$url")   # she approves at once: the redirect the app receives
+  vault write bankauth/consent/obank/alice/callback callback_url="\$loc"      # the app hands it to Vault
+  vault read -field=token_type bankauth/token/obank/alice   # her DPoP-bound token (docs/consents.md)
   curl -s -H "X-Vault-Token: root" \$VAULT_ADDR/v1/bankauth/metrics   # Prometheus text
   curl -s -X POST $emu/_emulator/fail -d '{"provider":"rakbank","count":-1,"status":503}'   # break it
   curl -s -X POST $emu/_emulator/clear           # fix it
