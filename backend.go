@@ -10,6 +10,7 @@ package bankauth
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
@@ -130,9 +131,21 @@ func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (resp
 	}
 	resp, err = b.Backend.HandleRequest(ctx, req)
 	if err == nil && notFound(req, resp) {
-		return nil, logical.CodedError(http.StatusNotFound, req.Path+": not found")
+		return notFoundResponse(req.Path), nil
 	}
 	return redactEchoes(p, req.Data, resp, err)
+}
+
+// notFoundResponse is a 404 whose errors say what was not found, in the
+// form Vault gives its own errors ({"errors":["..."]}). A coded error would
+// reach the caller wrapped as "1 error occurred: ...".
+func notFoundResponse(path string) *logical.Response {
+	body, _ := json.Marshal(map[string][]string{"errors": {path + ": not found"}})
+	return &logical.Response{Data: map[string]any{
+		logical.HTTPStatusCode:  http.StatusNotFound,
+		logical.HTTPContentType: "application/json",
+		logical.HTTPRawBody:     string(body),
+	}}
 }
 
 // notFound reports whether resp is a read that found nothing or a list of

@@ -29,7 +29,7 @@ func TestConfigWriteRefusesNumericHosts(t *testing.T) {
 			}
 		}
 	}
-	if resp, _ := e.request(t, logical.ReadOperation, "config/numeric", nil); resp != nil {
+	if resp, err := e.request(t, logical.ReadOperation, "config/numeric", nil); !isNotFound(resp, err) {
 		t.Fatal("a refused config was stored")
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"encoding/json"
-	"errors"
 	"math/big"
 	"net/http"
 	"strings"
@@ -39,9 +38,12 @@ func verifyJWSInput(pub any, alg string, input, sig []byte) bool {
 	return false
 }
 
-// isNotFound reports whether a handler's answer is the 404 Vault sends on:
-// a logical.CodedError with status 404 that says what was not found.
+// isNotFound reports whether a handler's answer is the raw 404 Vault
+// sends on, whose errors say what was not found.
 func isNotFound(resp *logical.Response, err error) bool {
-	var ce logical.HTTPCodedError
-	return resp == nil && errors.As(err, &ce) && ce.Code() == http.StatusNotFound && strings.HasSuffix(ce.Error(), ": not found")
+	if err != nil || resp == nil || resp.Data[logical.HTTPStatusCode] != http.StatusNotFound {
+		return false
+	}
+	body, _ := resp.Data[logical.HTTPRawBody].(string)
+	return strings.HasPrefix(body, `{"errors":["`) && strings.HasSuffix(body, `: not found"]}`)
 }

@@ -24,7 +24,7 @@ func TestKeyPurposesAreSetOnTheKey(t *testing.T) {
 			t.Errorf("got %q, want %q", msg, want)
 		}
 	}
-	if resp, _ := e.request(t, logical.ReadOperation, "key/k", nil); resp != nil {
+	if resp, err := e.request(t, logical.ReadOperation, "key/k", nil); !isNotFound(resp, err) {
 		t.Fatal("a refused write stored the key")
 	}
 	got := e.mustOK(t, logical.CreateOperation, "key/k", map[string]any{"type": "ec-p256", "purpose": "request_signing, client_auth",

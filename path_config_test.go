@@ -78,7 +78,7 @@ func TestConfigBadInputIs400NamingTheField(t *testing.T) {
 	if stringify(before) != stringify(after) {
 		t.Errorf("config changed by rejected writes:\n%v\n%v", before, after)
 	}
-	if resp, _ := e.request(t, logical.ReadOperation, "config/new", nil); resp != nil {
+	if resp, err := e.request(t, logical.ReadOperation, "config/new", nil); !isNotFound(resp, err) {
 		t.Errorf("rejected create left a config: %v", resp.Data)
 	}
 }

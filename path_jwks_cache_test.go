@@ -102,7 +102,7 @@ func TestJWKSFollowsOtherNodesWrites(t *testing.T) {
 	}
 	active.mustOK(t, logical.UpdateOperation, "key/ob", map[string]any{"public_jwks": false})
 	standby.b.invalidate(ctx, keyPrefix+"ob")
-	if resp, _ := standby.request(t, logical.ReadOperation, "jwks/ob", nil); resp != nil {
+	if resp, err := standby.request(t, logical.ReadOperation, "jwks/ob", nil); !isNotFound(resp, err) {
 		t.Fatal("standby publishes a key made private elsewhere")
 	}
 	active.mustOK(t, logical.UpdateOperation, "key/ob", map[string]any{"public_jwks": true})
@@ -111,7 +111,7 @@ func TestJWKSFollowsOtherNodesWrites(t *testing.T) {
 	active.mustOK(t, logical.DeleteOperation, "key/ob", nil)
 	standby.b.invalidate(ctx, keyPrefix+"ob")
 	for _, e := range []*testEnv{active, standby} {
-		if resp, _ := e.request(t, logical.ReadOperation, "jwks/ob", nil); resp != nil {
+		if resp, err := e.request(t, logical.ReadOperation, "jwks/ob", nil); !isNotFound(resp, err) {
 			t.Fatal("a deleted key is still published")
 		}
 	}

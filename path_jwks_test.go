@@ -42,7 +42,7 @@ func TestJWKSIsPublishedOnlyWhenAsked(t *testing.T) {
 		t.Errorf("after min_version=2: %+v", set.Keys)
 	}
 	e.mustOK(t, logical.UpdateOperation, "key/ob", map[string]any{"public_jwks": false})
-	if resp, _ := e.request(t, logical.ReadOperation, "jwks/ob", nil); resp != nil {
+	if resp, err := e.request(t, logical.ReadOperation, "jwks/ob", nil); !isNotFound(resp, err) {
 		t.Error("public_jwks=false still publishes")
 	}
 }

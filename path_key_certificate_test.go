@@ -92,7 +92,7 @@ func TestKeyCSRAndCertificate(t *testing.T) {
 	if msg := errorText(resp, err); !strings.HasPrefix(msg, "invalid certificate: the first certificate's public key is not a version") {
 		t.Errorf("foreign leaf: %q", msg)
 	}
-	if resp, _ := e.request(t, logical.ReadOperation, "key/qwac/certificate", nil); resp != nil {
+	if resp, err := e.request(t, logical.ReadOperation, "key/qwac/certificate", nil); !isNotFound(resp, err) {
 		t.Fatalf("a refused certificate was attached: %v", resp.Data)
 	}
 

@@ -108,7 +108,7 @@ func TestKeyLifecycle(t *testing.T) {
 		t.Errorf("list %v", list)
 	}
 	e.mustOK(t, logical.DeleteOperation, "key/dpop", nil)
-	if resp, _ := e.request(t, logical.ReadOperation, "key/dpop", nil); resp != nil {
+	if resp, err := e.request(t, logical.ReadOperation, "key/dpop", nil); !isNotFound(resp, err) {
 		t.Errorf("deleted key reads %v", resp.Data)
 	}
 }

@@ -90,7 +90,7 @@ func TestProfileLifecycleAndCustomProvider(t *testing.T) {
 	}
 	e.mustOK(t, logical.DeleteOperation, "config/isw", nil)
 	e.mustOK(t, logical.DeleteOperation, "profile/interswitch", nil)
-	if resp, _ := e.request(t, logical.ReadOperation, "profile/interswitch", nil); resp != nil {
+	if resp, err := e.request(t, logical.ReadOperation, "profile/interswitch", nil); !isNotFound(resp, err) {
 		t.Fatalf("deleted profile still reads: %v", resp.Data)
 	}
 	resp, err = e.request(t, logical.CreateOperation, "config/isw", map[string]any{"provider": "interswitch", "base_url": srv.URL})
