@@ -82,4 +82,13 @@ func TestKeysAreUsedOnlyForTheirPurposes(t *testing.T) {
 	if msg := errorText(resp, err); msg != `invalid dpop_key: key "dp" lacks purpose dpop (only a writer of key/dp can add it)` {
 		t.Errorf("dpop/ after the key lost dpop: %q", msg)
 	}
+	// A token fetch for the config is refused with a 400 naming the key,
+	// before any bank request, not a 500 (found by the fuzzer).
+	for _, op := range []logical.Operation{logical.ReadOperation, logical.UpdateOperation} {
+		resp, err = e.request(t, op, "token/c", nil)
+		want := `config c cannot be used as stored: dpop_key: key "dp" lacks purpose dpop (only a writer of key/dp can add it)`
+		if err != nil || !resp.IsError() || resp.Error().Error() != want {
+			t.Errorf("%s token/c after the key lost dpop: %v %v, want 400 %q", op, resp, err, want)
+		}
+	}
 }

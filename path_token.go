@@ -112,7 +112,7 @@ func (b *backend) tokenResponse(tok bank.Token, lease bool) *logical.Response {
 }
 
 // tokenError maps a failure to what the reader sees: 400 for a missing
-// config, 429 naming the config when its request budget is spent, 502
+// config or one that no longer validates (naming the field and the key), 429 naming the config when its request budget is spent, 502
 // naming the config and the bank's answer for an upstream failure, and
 // Vault's read-only error (so Vault forwards the request to the active
 // node) when this node cannot store a new token.
@@ -121,6 +121,8 @@ func tokenError(name string, err error) (*logical.Response, error) {
 	var consents consentConfigError
 	var up *bank.UpstreamError
 	var spent *bank.BudgetError
+	var invalid *bank.FieldError
+	var keyUse *bank.KeyUseError
 	switch {
 	case errors.As(err, &noCfg):
 		return logical.ErrorResponse(noCfg.Error()), nil
@@ -132,6 +134,11 @@ func tokenError(name string, err error) (*logical.Response, error) {
 		return nil, logical.CodedError(http.StatusTooManyRequests, fmt.Sprintf("config %s: %s", name, err))
 	case errors.As(err, &up):
 		return nil, logical.CodedError(http.StatusBadGateway, fmt.Sprintf("config %s: %s", name, err))
+	case errors.As(err, &invalid), errors.As(err, &keyUse):
+		// The stored config no longer holds with what it names (a key's
+		// owner narrowed its purposes or pins): no request was sent, and
+		// the operator must fix the config or the key.
+		return logical.ErrorResponse("config %s cannot be used as stored: %s", name, err), nil
 	}
 	return nil, err
 }

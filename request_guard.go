@@ -68,17 +68,21 @@ func stackWithoutArgs(stack []byte) string {
 const minRedacted = 4
 
 // redactEchoes removes from an error answer, its warnings and a returned
-// error every string the caller sent in a sensitive field or in a field the
-// path's schema does not declare (a profile's own fields, which may be
-// secrets): a handler's message should never quote them, and this makes
-// sure none does.
+// error every string the caller sent in a sensitive field or, on config/,
+// in a field the schema does not declare (a profile's own fields, which may
+// be secrets): a handler's message should never quote them, and this makes
+// sure none does. A coded error keeps its status.
 func redactEchoes(p *framework.Path, data map[string]any, resp *logical.Response, err error) (*logical.Response, error) {
+	// Only config/<name> takes fields its schema does not declare (a
+	// profile's own fields): elsewhere the framework drops them unread.
+	undeclaredRead := strings.HasPrefix(p.Pattern, "^"+configPrefix) || strings.HasPrefix(p.Pattern, configPrefix)
 	if (resp == nil || (!resp.IsError() && len(resp.Warnings) == 0)) && err == nil {
 		return resp, err
 	}
 	var secrets []string
 	for k, v := range data {
-		if f, ok := p.Fields[k]; ok && (f.DisplayAttrs == nil || !f.DisplayAttrs.Sensitive) {
+		f, declared := p.Fields[k]
+		if (declared && (f.DisplayAttrs == nil || !f.DisplayAttrs.Sensitive)) || (!declared && !undeclaredRead) {
 			continue
 		}
 		secrets = appendStrings(secrets, v)
@@ -96,7 +100,12 @@ func redactEchoes(p *framework.Path, data map[string]any, resp *logical.Response
 	}
 	if err != nil {
 		if msg := redact(err.Error(), secrets); msg != err.Error() {
-			err = errors.New(msg)
+			var coded logical.HTTPCodedError
+			if errors.As(err, &coded) {
+				err = logical.CodedError(coded.Code(), msg) // keep the status Vault answers with
+			} else {
+				err = errors.New(msg)
+			}
 		}
 	}
 	return resp, err

@@ -3,6 +3,8 @@ package bankauth
 import (
 	"bytes"
 	"context"
+	"errors"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -184,19 +186,45 @@ func TestHandlerPanicIsRecovered(t *testing.T) {
 func TestAnswersNeverEchoASecret(t *testing.T) {
 	const canary = "canary-\x01-secret"
 	b, _ := backendWithPath(t, func(_ context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-		resp := logical.ErrorResponse("invalid secret: %q is not good, nor is %s", d.Get("secret"), d.Raw["extra"])
+		resp := logical.ErrorResponse("invalid secret: %q is not good, nor is %s", d.Get("secret"), d.Get("secret"))
 		resp.AddWarning("saw " + d.Get("secret").(string))
 		return resp, nil
 	})
 	req := &logical.Request{Operation: logical.UpdateOperation, Path: "defect/x", Storage: b.storage,
-		Data: map[string]any{"secret": canary, "extra": "profile-field-secret"}}
+		Data: map[string]any{"secret": canary}}
 	resp, err := b.HandleRequest(context.Background(), req)
 	if err != nil || !resp.IsError() {
 		t.Fatalf("got %v %v", resp, err)
 	}
 	text := stringify(resp)
-	if strings.Contains(text, "canary-") || strings.Contains(text, "profile-field-secret") ||
-		!strings.Contains(resp.Error().Error(), "[redacted]") {
+	if strings.Contains(text, "canary-") || !strings.Contains(resp.Error().Error(), "[redacted]") {
 		t.Fatalf("answer echoes the caller's secret: %s", text)
+	}
+
+	// On config/, a field the schema does not declare may be a profile's
+	// secret: it is redacted too. A coded error keeps its status.
+	p, _ := b.routes.match("config/x")
+	_, err = redactEchoes(p, map[string]any{"api_key": "profile-field-secret"}, nil,
+		logical.CodedError(http.StatusBadGateway, "bank said profile-field-secret"))
+	var coded logical.HTTPCodedError
+	if !errors.As(err, &coded) || coded.Code() != http.StatusBadGateway || err.Error() != "bank said [redacted]" {
+		t.Fatalf("coded error after redaction: %v", err)
+	}
+}
+
+// Elsewhere an undeclared field is dropped unread by the framework: its
+// value is not taken for a secret, so a 403 that happens to contain it
+// stays a 403 as it was (the fuzzer found metrics/public?x=true answered
+// 500 with its message redacted).
+func TestUndeclaredFieldsOutsideConfigAreNotRedacted(t *testing.T) {
+	b, _ := backendWithPath(t, func(context.Context, *logical.Request, *framework.FieldData) (*logical.Response, error) {
+		return nil, logical.CodedError(http.StatusForbidden, "needs unauthenticated_metrics=true")
+	})
+	req := &logical.Request{Operation: logical.UpdateOperation, Path: "defect/x", Storage: b.storage,
+		Data: map[string]any{"x": "true"}}
+	_, err := b.HandleRequest(context.Background(), req)
+	var coded logical.HTTPCodedError
+	if !errors.As(err, &coded) || coded.Code() != http.StatusForbidden || err.Error() != "needs unauthenticated_metrics=true" {
+		t.Fatalf("got %v, want the handler's 403 unchanged", err)
 	}
 }
