@@ -194,3 +194,29 @@ func TestConsentIndexEntries(t *testing.T) {
 		t.Error("unsorted ids accepted")
 	}
 }
+
+// An id listed without a record (a failure between indexing and storing
+// it) leaves the list when it is deleted; a deleted consent leaves it too.
+func TestConsentDeleteUnlists(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	for _, id := range []string{"ghost", "kept"} {
+		if err := e.b.indexConsent(ctx, e.storage, "ob", id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := putConsent(ctx, e.storage, "ob", "kept", &consentRecord{State: consentPending}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := e.request(t, logical.DeleteOperation, "consent/ob/ghost", nil); err != nil || resp.IsError() {
+		t.Fatalf("delete ghost: %v %v", resp, err)
+	}
+	got, _ := e.mustOK(t, logical.ListOperation, "consent/ob/", nil).Data["keys"].([]string)
+	if !slices.Equal(got, []string{"kept"}) {
+		t.Errorf("after deleting the ghost: %v", got)
+	}
+	e.mustOK(t, logical.DeleteOperation, "consent/ob/kept", nil)
+	if resp, err := e.request(t, logical.ListOperation, "consent/ob/", nil); !isNotFound(resp, err) {
+		t.Errorf("list after deleting all: %v %v, want 404", resp, err)
+	}
+}
