@@ -26,9 +26,11 @@ func (r *report) printConsent(w io.Writer) []goalLine {
 		"plugin process's VmRSS after them, no consent read.\n\n", c.consents, c.seed.Seconds(), max(r.o.rounds, 1))
 	fmt.Fprintf(w, "| consents stored | mount (reload) ms | RSS none read MiB |\n|---:|---:|---:|\n")
 	fmt.Fprintf(w, "| 0 | %s | %.1f |\n| %d | %s | %.1f |\n\n", ms(c.reloadEmpty), c.rssEmpty, c.consents, ms(c.reloadFull), c.rssFull)
-	mr, rr := ratio(float64(c.reloadFull), float64(c.reloadEmpty)), ratio(c.rssFull, c.rssEmpty)
+	fmt.Fprintf(w, "Side by side (reloads alternating, %d each, order rotating; median of those that started the plugin process): "+
+		"mount with %d consents %s ms, the same mount holding none (`cs0`) %s ms.\n\n", max(r.o.rounds, 2), c.consents, ms(c.reloadFullAt), ms(c.reloadBase))
+	mr, rr := ratio(float64(c.reloadFullAt), float64(c.reloadBase)), ratio(c.rssFull, c.rssEmpty)
 	goals = append(goals,
-		goalLine{fmt.Sprintf("mount time with %d consents within 10%% of none", c.consents), fmt.Sprintf("%.2fx", mr), mr <= goalScaleRatio},
+		goalLine{fmt.Sprintf("mount time with %d consents within 10%% of none (side by side)", c.consents), fmt.Sprintf("%.2fx", mr), mr <= goalScaleRatio},
 		goalLine{fmt.Sprintf("plugin RSS with %d consents (none read) within 10%% of none", c.consents), fmt.Sprintf("%.2fx", rr), rr <= goalScaleRatio})
 
 	fmt.Fprintf(w, "`vault list cs/consent/ob limit=%d` over HTTP, %d times each:\n\n", consentPageSize, max(r.o.rounds, 5))
