@@ -33,6 +33,11 @@ import (
 // written and unindexed after its record is deleted, so a failure between
 // the two leaves at worst a listed id that reads 404, which a delete of it
 // removes.
+//
+// The directory takes about 30 bytes a page for ids of a dozen characters,
+// and pages hold 500 to 1,000 ids: 1,000,000 consents make a directory of
+// 30-60 KB, and raft's default max_entry_size (1 MiB) would be reached
+// somewhere past 15,000,000 consents of one config.
 const consentIndexPrefix = "consent-index/"
 
 // consentPageMax is the most ids a page holds: a fuller page splits in two.

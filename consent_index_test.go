@@ -220,3 +220,30 @@ func TestConsentDeleteUnlists(t *testing.T) {
 		t.Errorf("list after deleting all: %v %v, want 404", resp, err)
 	}
 }
+
+// Writers of one config's index at once (begins of new consents) lose no
+// id: the config's index lock orders them.
+func TestConsentIndexConcurrentWriters(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	ids := indexIDs(1600)
+	errs := make(chan error, 8)
+	for w := range 8 {
+		go func() {
+			var err error
+			for i := w; i < len(ids) && err == nil; i += 8 {
+				err = e.b.indexConsent(ctx, e.storage, "ob", ids[i])
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	slices.Sort(ids)
+	if got, _ := listConsentIDs(ctx, e.storage, "ob", "", 0); !slices.Equal(got, ids) {
+		t.Errorf("listed %d ids, want %d", len(got), len(ids))
+	}
+}
