@@ -1,7 +1,7 @@
 # bankauth: build, test and try the Vault plugin.
 #   make dev    a dev Vault with the plugin mounted and the emulator configured
 #   make test   unit tests, then end-to-end tests on a real Vault
-#   make bench  benchmark on a real Vault (about 25 minutes; BENCH_ARGS=-short for a smoke run)
+#   make bench  benchmark on a real Vault (about 40 minutes; BENCH_ARGS=-short for a smoke run)
 SHELL := /bin/bash
 PLUGIN := vault-plugin-secrets-bankauth
 VERSION ?= v0.1.0

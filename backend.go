@@ -68,18 +68,19 @@ type backend struct {
 	// writes (RLock), so no config is stored naming a profile being deleted.
 	profileLock sync.RWMutex
 
-	keys         keyState     // signing keys' locks and clock (key_store.go)
-	jwks         jwksCache    // public keys' JWK Sets, rendered ahead (jwks_cache.go)
-	egress       egressState  // the mount's egress policy (egress.go)
-	metrics      *metrics     // this mount's Prometheus metrics (metrics.go)
-	consents     consentLocks // per-consent locks (consent_store.go)
-	dpopNonces   sync.Map     // config name -> its authorization server's latest DPoP nonce
-	sentRefresh  sentRefresh  // refresh tokens spent but not yet stored over (path_consent_token.go)
-	consentStats consentStats // consent refresh failures by config and reason (consent_counters.go)
-	census       census       // consents per state per config, counted in the background (consent_census.go)
-	attemptSweep sync.Once    // plans the first sweep of the consent attempt index (consent_attempts.go)
-	routes       routes       // each path's pattern, for checks before the framework's (request_input.go)
-	started      time.Time    // when this backend was built: status counters count from here
+	keys         keyState          // signing keys' locks and clock (key_store.go)
+	jwks         jwksCache         // public keys' JWK Sets, rendered ahead (jwks_cache.go)
+	egress       egressState       // the mount's egress policy (egress.go)
+	metrics      *metrics          // this mount's Prometheus metrics (metrics.go)
+	consents     consentLocks      // per-consent locks (consent_store.go)
+	consentIndex consentIndexLocks // per-config locks of the consent index (consent_index.go)
+	dpopNonces   sync.Map          // config name -> its authorization server's latest DPoP nonce
+	sentRefresh  sentRefresh       // refresh tokens spent but not yet stored over (path_consent_token.go)
+	consentStats consentStats      // consent refresh failures by config and reason (consent_counters.go)
+	census       census            // consents per state per config, counted in the background (consent_census.go)
+	attemptSweep sync.Once         // plans the first sweep of the consent attempt index (consent_attempts.go)
+	routes       routes            // each path's pattern, for checks before the framework's (request_input.go)
+	started      time.Time         // when this backend was built: status counters count from here
 }
 
 func newBackend(clock clockwork.Clock) *backend {

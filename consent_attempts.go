@@ -20,13 +20,16 @@ const attemptIndexPrefix = "consent-attempt/"
 // while it holds attempts.
 const attemptSweepEvery = 10 * time.Minute
 
+// attemptKey is the attempt index's key of consent id of config.
+func attemptKey(config, id string) string { return attemptIndexPrefix + config + "/" + id }
+
 type attemptIndexEntry struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // putAttemptIndex records the consent's latest attempt's expiry.
 func putAttemptIndex(ctx context.Context, s logical.Storage, config, id string, expires time.Time) error {
-	se, err := logical.StorageEntryJSON(attemptIndexPrefix+config+"/"+id, attemptIndexEntry{ExpiresAt: expires})
+	se, err := logical.StorageEntryJSON(attemptKey(config, id), attemptIndexEntry{ExpiresAt: expires})
 	if err != nil {
 		return err
 	}
@@ -36,7 +39,7 @@ func putAttemptIndex(ctx context.Context, s logical.Storage, config, id string, 
 // readAttemptIndex returns the indexed expiry of the consent's latest
 // attempt; zero when none is indexed.
 func readAttemptIndex(ctx context.Context, s logical.Storage, config, id string) (time.Time, error) {
-	se, err := s.Get(ctx, attemptIndexPrefix+config+"/"+id)
+	se, err := s.Get(ctx, attemptKey(config, id))
 	if err != nil || se == nil {
 		return time.Time{}, err
 	}
@@ -55,7 +58,7 @@ func dropAttemptIndex(ctx context.Context, s logical.Storage, config, id string,
 	if err != nil || (!exp.IsZero() && now.Before(exp)) {
 		return err
 	}
-	return s.Delete(ctx, attemptIndexPrefix+config+"/"+id)
+	return s.Delete(ctx, attemptKey(config, id))
 }
 
 // consentsInUse is called by every consent path: it wakes the consent

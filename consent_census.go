@@ -33,10 +33,11 @@ import (
 //     consent path is used on this node (consentsInUse wakes it,
 //     censusFirstAfter later).
 //
-// Vault's logical.Storage lists a prefix whole (no paged list in SDK
-// v0.25.1), so while it walks a config the census holds that config's ids,
-// packed in one string (about the ids' length plus one byte each), and
-// drops them when the config is done.
+// Configs come from the consent index's folders and ids from its pages
+// (consent_index.go), a page of censusPageSize ids at a time: listing
+// consent/ itself would make Vault walk every stored consent (its storage
+// lists a prefix whole, sub-folders included), and the census holds no more
+// than one page of ids.
 const (
 	censusFirstAfter = 5 * time.Minute
 	censusEvery      = 15 * time.Minute
@@ -114,7 +115,9 @@ type census struct {
 	walking bool
 	todo    []string        // configs left to walk
 	config  string          // the config being walked
-	ids     string          // its ids not yet read, "\n"-separated
+	ids     string          // ids of the current index page not yet read, "\n"-separated
+	after   string          // the last id taken from the index; the next page starts after it
+	more    bool            // the index may hold ids after after
 	cur     *censusCounts   // its counts so far; nil between configs
 	seen    map[string]bool // configs walked in this walk
 }
@@ -169,7 +172,7 @@ func (c *census) step(ctx context.Context, s logical.Storage, now time.Time) (ti
 		// this one finds nothing and plans none: no consent written
 		// meanwhile is missed.
 		c.asleep.Store(true)
-		configs, err := s.List(ctx, consentPrefix)
+		configs, err := s.List(ctx, consentIndexPrefix)
 		op()
 		if err != nil {
 			return 0, err
@@ -194,13 +197,21 @@ func (c *census) step(ctx context.Context, s logical.Storage, now time.Time) (ti
 				return censusEvery, nil
 			}
 			c.config, c.todo = c.todo[0], c.todo[1:]
-			ids, err := s.List(ctx, consentPrefix+c.config+"/")
+			c.cur, c.ids, c.after, c.more = &censusCounts{}, "", "", true
+			continue
+		}
+		if c.ids == "" && c.more {
+			ids, err := listConsentIDs(ctx, s, c.config, c.after, censusPageSize)
 			op()
+			op() // the index directory and (mostly) one page
 			if err != nil {
 				return 0, err
 			}
-			c.ids, c.cur = strings.Join(ids, "\n"), &censusCounts{}
-			continue
+			c.more = len(ids) == censusPageSize
+			if len(ids) > 0 {
+				c.after = ids[len(ids)-1]
+			}
+			c.ids = strings.Join(ids, "\n")
 		}
 		for budget > 0 && c.ids != "" {
 			var id string
@@ -217,8 +228,12 @@ func (c *census) step(ctx context.Context, s logical.Storage, now time.Time) (ti
 				c.cur.add(rec, now)
 			}
 		}
-		if c.ids == "" {
-			c.publish(now)
+		if c.ids == "" && !c.more {
+			if c.cur.total() > 0 {
+				c.publish(now)
+			} else {
+				c.cur = nil // an index emptied by deletes: no consents to count
+			}
 		}
 	}
 	return censusPagePause, nil
@@ -257,7 +272,7 @@ func (c *census) finish(now time.Time) {
 
 // reset abandons the walk in progress; published counts stay.
 func (c *census) reset() {
-	c.walking, c.todo, c.cur, c.ids, c.seen = false, nil, nil, "", nil
+	c.walking, c.todo, c.cur, c.ids, c.after, c.more, c.seen = false, nil, nil, "", "", false, nil
 }
 
 // get returns config's counts from the last walk that reached it.

@@ -176,10 +176,10 @@ func (b *backend) configRead(ctx context.Context, req *logical.Request, d *frame
 func (b *backend) configDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
 	// Consents hold refresh tokens only this config can revoke.
-	if ids, err := req.Storage.List(ctx, consentPrefix+name+"/"); err != nil {
+	if ids, err := listConsentIDs(ctx, req.Storage, name, "", 1); err != nil {
 		return nil, err
 	} else if len(ids) > 0 {
-		return logical.ErrorResponse("config %s has %d consents: delete them first (vault list consent/%s; each delete revokes its refresh token at the bank)", name, len(ids), name), nil
+		return logical.ErrorResponse("config %s has consents: delete them first (vault list consent/%s; each delete revokes its refresh token at the bank)", name, name), nil
 	}
 	err := b.broker.Remove(ctx, name, func() error {
 		for _, prefix := range []string{tokenPrefix, configPrefix, budgetPrefix} {

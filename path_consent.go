@@ -198,6 +198,11 @@ func (b *backend) consentBegin(ctx context.Context, req *logical.Request, d *fra
 	now := b.clock.Now()
 	if rec == nil {
 		rec = &consentRecord{State: consentPending, CreatedAt: now}
+		// Listed before it is stored: a failure between leaves a listed id
+		// that reads 404 (consent_index.go).
+		if err := b.indexConsent(ctx, req.Storage, config, id); err != nil {
+			return nil, err
+		}
 	}
 	rec.Attempt = a
 	if rec.State != consentAuthorized {
@@ -255,8 +260,11 @@ func (b *backend) consentDelete(ctx context.Context, req *logical.Request, d *fr
 	defer b.consents.lock(config, id)()
 	defer b.broker.ForgetConsent(config, id) // before the lock is released
 	rec, err := readConsent(ctx, req.Storage, config, id)
-	if err != nil || rec == nil {
+	if err != nil {
 		return nil, err
+	}
+	if rec == nil { // an id listed without a record (consent_index.go) leaves the list
+		return nil, b.unindexConsent(ctx, req.Storage, config, id)
 	}
 	var warning string
 	if rec.Token != nil && rec.Token.RefreshToken != "" {
@@ -277,7 +285,10 @@ func (b *backend) consentDelete(ctx context.Context, req *logical.Request, d *fr
 	if err := req.Storage.Delete(ctx, consentKey(config, id)); err != nil {
 		return nil, err
 	}
-	if err := req.Storage.Delete(ctx, attemptIndexPrefix+config+"/"+id); err != nil {
+	if err := b.unindexConsent(ctx, req.Storage, config, id); err != nil {
+		b.Logger().Warn("removing a consent from the list failed", "config", config, "consent", id, "error", err) // a later delete removes it
+	}
+	if err := req.Storage.Delete(ctx, attemptKey(config, id)); err != nil {
 		b.Logger().Warn("removing a consent's attempt index entry failed", "config", config, "consent", id, "error", err) // swept later
 	}
 	if warning == "" {
@@ -306,22 +317,18 @@ func (b *backend) revokeConsent(ctx context.Context, s logical.Storage, config, 
 	return http.StatusOK, "", nil
 }
 
+// consentList answers a page of the config's consent ids from the consent
+// index (consent_index.go): the directory and the pages the answer needs,
+// never every id.
 func (b *backend) consentList(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	b.consentsInUse()
-	ids, err := req.Storage.List(ctx, consentPrefix+d.Get("config").(string)+"/")
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(ids)
-	if after := d.Get(fieldAfter).(string); after != "" {
-		ids = ids[sort.SearchStrings(ids, after+"\x00"):]
-	}
 	limit := d.Get(fieldLimit).(int)
 	if limit < 0 {
 		return logical.ErrorResponse("invalid %s: must be 0 or more", fieldLimit), nil
 	}
-	if limit > 0 && len(ids) > limit {
-		ids = ids[:limit]
+	ids, err := listConsentIDs(ctx, req.Storage, d.Get("config").(string), d.Get(fieldAfter).(string), limit)
+	if err != nil {
+		return nil, err
 	}
 	return logical.ListResponse(ids), nil
 }

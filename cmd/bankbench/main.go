@@ -8,7 +8,10 @@
 //  2. cold start: many concurrent readers of a token not yet cached;
 //  3. scale: 1, 1,000, 10,000 configs (read latency, plugin RSS, mount time);
 //  4. soak: readers against short-lived tokens for minutes (bank requests per
-//     token, expired tokens seen, p99 around token replacement vs outside).
+//     token, expired tokens seen, p99 around token replacement vs outside);
+//  5. consent: 1,000,000 consents stored on one config (seeded through
+//     sys/raw): mount time and RSS against none stored, list pages, and
+//     100,000 consents' tokens cached (RSS, reads/s beside the null plugin).
 //
 // It needs VAULT_BIN (make bench sets it) and prints a Markdown report to
 // stdout; progress goes to stderr. The plugins are built without -race.
@@ -35,26 +38,29 @@ const nullBinary = "vault-plugin-secrets-null"
 
 // options are the harness's flags.
 type options struct {
-	storages      []string
-	concurrency   []int
-	cell          time.Duration
-	rounds        int
-	coldReaders   int
-	coldLatency   time.Duration
-	scale         []int
-	scaleStorage  string
-	scaleReadAll  bool
-	scaleSettle   time.Duration
-	soak          time.Duration
-	soakReaders   int
-	soakTTL       time.Duration
-	soakLatency   time.Duration
-	soakInterval  time.Duration
-	soakWindow    time.Duration
-	soakStorage   string
-	phases        map[string]bool
-	short         bool
-	commandString string
+	storages       []string
+	concurrency    []int
+	cell           time.Duration
+	rounds         int
+	coldReaders    int
+	coldLatency    time.Duration
+	scale          []int
+	scaleStorage   string
+	scaleReadAll   bool
+	scaleSettle    time.Duration
+	soak           time.Duration
+	soakReaders    int
+	soakTTL        time.Duration
+	soakLatency    time.Duration
+	soakInterval   time.Duration
+	soakWindow     time.Duration
+	soakStorage    string
+	consents       int
+	consentTokens  int
+	consentStorage string
+	phases         map[string]bool
+	short          bool
+	commandString  string
 }
 
 func parseFlags() options {
@@ -77,7 +83,10 @@ func parseFlags() options {
 	flag.DurationVar(&o.soakInterval, "soak-interval", 100*time.Millisecond, "pause of each soak reader between reads (0: back to back)")
 	flag.DurationVar(&o.soakWindow, "soak-window", time.Second, "margin around each token replacement counted as 'during refresh'")
 	flag.StringVar(&o.soakStorage, "soak-storage", "inmem", "storage of the soak phase")
-	phases := flag.String("phases", "read,cold,scale,soak", "phases to run")
+	flag.IntVar(&o.consents, "consents", 1_000_000, "consents stored on one config in the consent phase")
+	flag.IntVar(&o.consentTokens, "consent-tokens", 100_000, "consents whose tokens the consent phase reads (and caches)")
+	flag.StringVar(&o.consentStorage, "consent-storage", "inmem", "storage of the consent phase")
+	phases := flag.String("phases", "read,cold,scale,soak,consent", "phases to run")
 	flag.BoolVar(&o.short, "short", false, "smoke run: tiny sizes and durations for every phase (explicit flags still win)")
 	flag.Parse()
 
@@ -88,7 +97,7 @@ func parseFlags() options {
 			"storage": "inmem", "concurrency": "1,8", "cell": "300ms", "rounds": "1",
 			"cold-readers": "50", "cold-latency": "200ms", "scale": "1,50", "soak": "12s",
 			"soak-readers": "8", "soak-ttl": "5s", "soak-latency": "100ms", "soak-interval": "20ms",
-			"soak-window": "500ms", "scale-settle": "0s",
+			"soak-window": "500ms", "scale-settle": "0s", "consents": "3000", "consent-tokens": "500",
 		}
 		for name, v := range shortDefaults {
 			if !set[name] {
@@ -185,6 +194,11 @@ func run(o options, pluginDir string) error {
 	if o.phases["soak"] {
 		if err := b.soakPhase(); err != nil {
 			return fmt.Errorf("soak: %w", err)
+		}
+	}
+	if o.phases["consent"] {
+		if err := b.consentPhase(); err != nil {
+			return fmt.Errorf("consent: %w", err)
 		}
 	}
 	rep.finished = time.Now()

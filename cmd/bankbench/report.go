@@ -33,6 +33,7 @@ type report struct {
 	scale             []scaleRow
 	nullRSS           float64 // MiB, the null plugin's process in the scale phase
 	soak              *soakResult
+	consent           *consentResult
 }
 
 func newReport(o options) *report {
@@ -211,6 +212,8 @@ func (r *report) print(w io.Writer, cpus int) {
 			goalLine{"soak: 1 bank request per token", fmt.Sprintf("%.2f (%d requests, %d tokens)", perToken, s.bankRequests, s.issued), s.bankRequests == s.issued && s.issued > 0},
 			goalLine{"soak: 0 readers saw an expired token", fmt.Sprint(s.readersExpired), s.readersExpired == 0})
 	}
+
+	goals = append(goals, r.printConsent(w)...)
 
 	fmt.Fprintf(w, "## Goals\n\n| goal | figure | met |\n|---|---|---|\n")
 	met := 0

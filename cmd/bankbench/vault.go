@@ -22,8 +22,13 @@ type bench struct {
 // startVault starts a Vault server on storage with bankauth registered (and
 // the null plugin, when withNull) and logs at warn, so logging costs little.
 func (b *bench) startVault(storage string, withNull bool) (*vaulttest.Server, error) {
-	log.Printf("starting vault (%s storage)", storage)
-	s, err := vaulttest.Start(vaulttest.Options{Storage: storage, LogLevel: "warn"})
+	return b.startVaultWith(vaulttest.Options{Storage: storage, LogLevel: "warn"}, withNull)
+}
+
+// startVaultWith is startVault with the server's options.
+func (b *bench) startVaultWith(opts vaulttest.Options, withNull bool) (*vaulttest.Server, error) {
+	log.Printf("starting vault (%s storage)", opts.Storage)
+	s, err := vaulttest.Start(opts)
 	if err != nil {
 		return nil, err
 	}

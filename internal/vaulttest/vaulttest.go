@@ -100,6 +100,9 @@ type Options struct {
 	DataDir string
 	// LogLevel defaults to "trace", so log scans see everything.
 	LogLevel string
+	// RawStorage enables sys/raw (raw_storage_endpoint), through which a
+	// benchmark writes a mount's storage entries directly.
+	RawStorage bool
 }
 
 // Server is a running (or stopped) Vault server.
@@ -211,7 +214,8 @@ cluster_addr = "https://127.0.0.1:%d"
 plugin_directory = %q
 disable_mlock = true
 log_level = %q
-`, storage, port, cport, s.Addr, cport, pluginDir, opts.LogLevel)
+raw_storage_endpoint = %t
+`, storage, port, cport, s.Addr, cport, pluginDir, opts.LogLevel, opts.RawStorage)
 	if err := os.WriteFile(s.configPath, []byte(conf), 0o600); err != nil {
 		return nil, err
 	}
