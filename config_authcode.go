@@ -65,9 +65,9 @@ func (b *backend) discoverAuthServer(ctx context.Context, s logical.Storage, nam
 		st.Metadata, st.CheckedAt = *meta, meta.FetchedAt
 	}
 	meta := &st.Metadata
-	if meta.PushedAuthorizationRequestEndpoint == "" {
-		return logical.ErrorResponse("invalid %s: the authorization server offers no pushed_authorization_request_endpoint, which bankauth needs (or set %s by hand)", bank.FieldIssuer, bank.FieldPARURL), nil
-	}
+	// PAR is used whenever the server offers it; without it the request goes
+	// through the browser (fapi.FrontChannelURL), which FAPI 2.0 refuses
+	// (CheckFAPI2's rule par).
 	if cfg.Settings[bank.FieldFAPI] == bank.FAPI2 {
 		cc, err := fapiClientConfig(ctx, s, cfg)
 		if err != nil {

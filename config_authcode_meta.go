@@ -124,10 +124,14 @@ func endpointsByHand(prev, cfg *bank.Config, sent map[string]bool) map[string]bo
 }
 
 // handRequired are the endpoint fields a config needs by hand to do
-// without discovery: jwks_uri too when its scope has openid (ID tokens are
-// checked against it).
+// without discovery: par_url with fapi=2.0 (elsewhere a server without one
+// gets its requests through the browser), jwks_uri when its scope has
+// openid (ID tokens are checked against it).
 func handRequired(cfg *bank.Config) []string {
-	req := []string{bank.FieldAuthorizationURL, bank.FieldPARURL, bank.FieldTokenURL}
+	req := []string{bank.FieldAuthorizationURL, bank.FieldTokenURL}
+	if cfg.Settings[bank.FieldFAPI] == bank.FAPI2 {
+		req = []string{bank.FieldAuthorizationURL, bank.FieldPARURL, bank.FieldTokenURL}
+	}
 	if fapi.HasScope(cfg.Value(bank.FieldScope), "openid") {
 		req = append(req, bank.FieldJWKSURI)
 	}

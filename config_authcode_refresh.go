@@ -100,12 +100,11 @@ func (b *backend) refreshStoredAuthServer(ctx context.Context, s logical.Storage
 	return st.store(cfg)
 }
 
-// refreshRefused is why refreshed metadata cannot serve cfg, or "": no PAR
-// endpoint, or (fapi=2.0) a FAPI 2.0 rule it breaks.
+// refreshRefused is why refreshed metadata cannot serve cfg, or "": with
+// fapi=2.0, a FAPI 2.0 rule it breaks (no PAR endpoint among them). A
+// refresh that drops the PAR endpoint of a config without fapi is held back
+// as an endpoint change (MovedEndpoints), not applied.
 func (b *backend) refreshRefused(ctx context.Context, s logical.Storage, cfg *bank.Config, m *fapi.Metadata) string {
-	if m.PushedAuthorizationRequestEndpoint == "" {
-		return "the authorization server offers no pushed_authorization_request_endpoint"
-	}
 	if cfg.Settings[bank.FieldFAPI] != bank.FAPI2 {
 		return ""
 	}

@@ -35,6 +35,18 @@ type consentEnv struct {
 
 func newConsentEnv(t *testing.T, accessTTL int) *consentEnv {
 	t.Helper()
+	return newConsentEnvWith(t, accessTTL, false)
+}
+
+// newConsentEnvWith is newConsentEnv; with noPAR the server offers no
+// pushed authorization requests and is not in its FAPI 2.0 profile, and
+// config ob has no fapi.
+func newConsentEnvWith(t *testing.T, accessTTL int, noPAR bool) *consentEnv {
+	t.Helper()
+	profile := "2.0"
+	if noPAR {
+		profile = ""
+	}
 	e := newTestEnv(t)
 	e.mustOK(t, logical.CreateOperation, "key/obsig", map[string]any{"type": "ec-p256", "purpose": "client_auth"})
 	e.mustOK(t, logical.CreateOperation, "key/obdpop", map[string]any{"type": "ec-p256", "purpose": "dpop"})
@@ -47,13 +59,13 @@ func newConsentEnv(t *testing.T, accessTTL int) *consentEnv {
 		t.Fatal(err)
 	}
 	jwks, _ := json.Marshal(set)
-	op, err := oidcop.Start(oidcop.Options{FAPI: "2.0", DPoPNonce: true, AccessTokenTTL: accessTTL, Clients: []oidcop.Client{{
+	op, err := oidcop.Start(oidcop.Options{FAPI: profile, NoPAR: noPAR, DPoPNonce: true, AccessTokenTTL: accessTTL, Clients: []oidcop.Client{{
 		ClientID: consentClientID, RedirectURIs: []string{consentRedirect}, TokenEndpointAuthMethod: "private_key_jwt",
 		TokenEndpointAuthSigningAlg: "ES256", JWKS: jwks, GrantTypes: []string{"authorization_code", "refresh_token"},
 		ResponseTypes: []string{"code"}, DPoPBoundAccessTokens: true, IDTokenSignedResponseAlg: "ES256",
 	}}})
 	if err != nil {
-		t.Skipf("no authorization server: %v", err)
+		t.Fatalf("no authorization server: %v", err)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -64,7 +76,7 @@ func newConsentEnv(t *testing.T, accessTTL int) *consentEnv {
 	e.mustOK(t, logical.UpdateOperation, "key/obsig", map[string]any{"allowed_endpoints": op.Issuer + "/", "allowed_audiences": op.Issuer})
 	e.mustOK(t, logical.CreateOperation, "config/ob", map[string]any{"provider": "oauth2", "grant_type": "authorization_code",
 		"issuer": op.Issuer, "client_id": consentClientID, "auth_method": "private_key_jwt", "signing_key": "obsig",
-		"dpop_key": "obdpop", "redirect_uris": consentRedirect, "scope": "openid accounts offline_access", "fapi": "2.0"})
+		"dpop_key": "obdpop", "redirect_uris": consentRedirect, "scope": "openid accounts offline_access", "fapi": profile})
 	return &consentEnv{testEnv: e, op: op}
 }
 

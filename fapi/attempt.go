@@ -49,8 +49,9 @@ func (a Attempt) Format(f fmt.State, _ rune) {
 }
 
 // Begin starts an authorization attempt: a fresh state, nonce (with
-// openid) and PKCE verifier, the pushed request, and the URL to send the
-// user to. The attempt expires TTL after now.
+// openid) and PKCE verifier, the pushed request (PAR whenever the server
+// offers it; else the request rides in the URL, FrontChannelURL), and the
+// URL to send the user to. The attempt expires TTL after now.
 func (c *Client) Begin(ctx context.Context, r BeginRequest) (*Attempt, error) {
 	if err := c.ready(StepPAR); err != nil {
 		return nil, err
@@ -70,20 +71,27 @@ func (c *Client) Begin(ctx context.Context, r BeginRequest) (*Attempt, error) {
 			return nil, &Error{Step: StepPAR, Msg: err.Error()}
 		}
 	}
-	pr, err := c.Push(ctx, PushRequest{RedirectURI: r.RedirectURI, Scope: r.Scope, State: state, Nonce: nonce,
-		CodeChallenge: pk.Challenge, AuthorizationDetails: r.AuthorizationDetails, Claims: r.Claims, Params: r.Params})
-	if err != nil {
-		return nil, err
-	}
-	authURL, err := AuthorizationURL(c.Metadata, c.ClientID, pr.RequestURI)
-	if err != nil {
-		return nil, err
-	}
 	ttl := r.TTL
 	if ttl <= 0 {
 		ttl = DefaultAttemptTTL
 	}
-	return &Attempt{State: state, Nonce: nonce, Verifier: pk.Verifier, RedirectURI: r.RedirectURI, Scope: r.Scope,
-		AuthorizationURL: authURL, CreatedAt: now, ExpiresAt: now.Add(ttl),
-		RequestURIExpiresAt: now.Add(time.Duration(pr.ExpiresIn) * time.Second)}, nil
+	push := PushRequest{RedirectURI: r.RedirectURI, Scope: r.Scope, State: state, Nonce: nonce,
+		CodeChallenge: pk.Challenge, AuthorizationDetails: r.AuthorizationDetails, Claims: r.Claims, Params: r.Params}
+	a := &Attempt{State: state, Nonce: nonce, Verifier: pk.Verifier, RedirectURI: r.RedirectURI, Scope: r.Scope,
+		CreatedAt: now, ExpiresAt: now.Add(ttl), RequestURIExpiresAt: now.Add(ttl)}
+	if !c.usesPAR() { // a server without PAR: the request goes through the browser
+		if a.AuthorizationURL, err = c.FrontChannelURL(push); err != nil {
+			return nil, err
+		}
+		return a, nil
+	}
+	pr, err := c.Push(ctx, push)
+	if err != nil {
+		return nil, err
+	}
+	if a.AuthorizationURL, err = AuthorizationURL(c.Metadata, c.ClientID, pr.RequestURI); err != nil {
+		return nil, err
+	}
+	a.RequestURIExpiresAt = now.Add(time.Duration(pr.ExpiresIn) * time.Second)
+	return a, nil
 }

@@ -46,6 +46,10 @@ type Options struct {
 	// DPoPNonce makes the server demand DPoP nonces (use_dpop_nonce) at
 	// its PAR and token endpoints.
 	DPoPNonce bool
+	// NoPAR turns pushed authorization requests off (its metadata then
+	// names no PAR endpoint), for clients that must send the request
+	// through the browser. FAPI 2.0 needs PAR: use it with FAPI "".
+	NoPAR bool
 	// AccessTokenTTL and RefreshTokenTTL are lifetimes in seconds
 	// (defaults 60 and 86400).
 	AccessTokenTTL, RefreshTokenTTL int
@@ -82,7 +86,7 @@ func Start(opts Options) (*Server, error) {
 	}
 	s := &Server{Issuer: fmt.Sprintf("http://127.0.0.1:%d", port), dir: dir, log: &lockedBuffer{}, done: make(chan struct{})}
 	conf, err := json.Marshal(map[string]any{
-		"port": port, "issuer": s.Issuer, "clients": opts.Clients, "fapi": opts.FAPI, "dpopNonce": opts.DPoPNonce,
+		"port": port, "issuer": s.Issuer, "clients": opts.Clients, "fapi": opts.FAPI, "dpopNonce": opts.DPoPNonce, "noPAR": opts.NoPAR,
 		"accessTokenTTL": opts.AccessTokenTTL, "refreshTokenTTL": opts.RefreshTokenTTL,
 	})
 	if err != nil {

@@ -45,7 +45,7 @@ const provider = new Provider(conf.issuer, {
   features: {
     devInteractions: { enabled: false },
     fapi: { enabled: conf.fapi !== '', profile: conf.fapi || undefined },
-    pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: true },
+    pushedAuthorizationRequests: { enabled: !conf.noPAR, requirePushedAuthorizationRequests: !conf.noPAR },
     dPoP: {
       enabled: true,
       nonceSecret: conf.dpopNonce ? randomBytes(32) : undefined,
