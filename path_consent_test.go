@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -84,28 +83,9 @@ func newConsentEnvWith(t *testing.T, accessTTL int, noPAR bool) *consentEnv {
 // the redirect URL the app would receive.
 func userAgent(t *testing.T, authURL string, header http.Header) string {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	ua := &http.Client{Jar: jar, Timeout: 20 * time.Second, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
-		if strings.HasPrefix(r.URL.String(), consentRedirect) {
-			return http.ErrUseLastResponse
-		}
-		for k, v := range header {
-			r.Header[k] = v
-		}
-		return nil
-	}}
-	req, _ := http.NewRequest(http.MethodGet, authURL, nil)
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := ua.Do(req)
+	loc, err := oidcop.Follow(authURL, consentRedirect, header)
 	if err != nil {
 		t.Fatal(err)
-	}
-	resp.Body.Close()
-	loc := resp.Header.Get("Location")
-	if !strings.HasPrefix(loc, consentRedirect) {
-		t.Fatalf("the user ended at %d %q, not the redirect URI", resp.StatusCode, loc)
 	}
 	return loc
 }

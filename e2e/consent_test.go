@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -117,28 +116,9 @@ func (r *consentRig) cliFails(t *testing.T, want string, args ...string) string 
 // cookie jar and stops at the redirect URI, whose URL it returns.
 func follow(t *testing.T, authURL string, header http.Header) string {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	ua := &http.Client{Jar: jar, Timeout: 20 * time.Second, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
-		if strings.HasPrefix(req.URL.String(), consentRedirect) {
-			return http.ErrUseLastResponse
-		}
-		for k, v := range header {
-			req.Header[k] = v
-		}
-		return nil
-	}}
-	req, _ := http.NewRequest(http.MethodGet, authURL, nil)
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := ua.Do(req)
+	loc, err := oidcop.Follow(authURL, consentRedirect, header)
 	if err != nil {
 		t.Fatal(err)
-	}
-	resp.Body.Close()
-	loc := resp.Header.Get("Location")
-	if !strings.HasPrefix(loc, consentRedirect) {
-		t.Fatalf("the user ended at HTTP %d %q", resp.StatusCode, loc)
 	}
 	return loc
 }

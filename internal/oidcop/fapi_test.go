@@ -3,8 +3,6 @@ package oidcop_test
 import (
 	"encoding/json"
 	"net/http"
-	"net/http/cookiejar"
-	"strings"
 	"testing"
 	"time"
 
@@ -130,19 +128,11 @@ func newClient(t *testing.T, iss string, sig, dk *keyring.Key) (*fapi.Client, *f
 // returns the checked code.
 func approve(t *testing.T, a *fapi.Attempt, iss string, meta *fapi.Metadata) string {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	ua := &http.Client{Jar: jar, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
-		if strings.HasPrefix(r.URL.String(), redirect) {
-			return http.ErrUseLastResponse
-		}
-		return nil
-	}}
-	resp, err := ua.Get(a.AuthorizationURL)
+	loc, err := oidcop.Follow(a.AuthorizationURL, redirect, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	p, err := fapi.ParseCallbackURL(resp.Header.Get("Location"))
+	p, err := fapi.ParseCallbackURL(loc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
@@ -166,11 +167,22 @@ func (s *Server) Withdraw(account string) error {
 	return nil
 }
 
-// Events counts the token events of that name the server logged so far
+// Events counts the token events of that name the server has fired so far
 // (refresh_token.consumed, refresh_token.destroyed,
-// authorization_code.consumed, grant.revoked).
+// authorization_code.consumed, grant.revoked), asked of the server itself:
+// it counts them before it answers, while its log may lag behind. -1 when
+// it cannot be asked.
 func (s *Server) Events(name string) int {
-	return strings.Count(s.Log(), "oidcop event "+name+"\n")
+	resp, err := http.Get(s.Issuer + "/_test/events")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	var counts map[string]int
+	if err := json.NewDecoder(resp.Body).Decode(&counts); err != nil {
+		return -1
+	}
+	return counts[name]
 }
 
 // Log is what the server printed so far.
@@ -217,4 +229,38 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// Follow is the automated user's browser: it opens authURL with a cookie
+// jar, sends header with every request (X-Test-User, X-Test-Decision), and
+// stops at the first redirect to a URL starting with redirectPrefix, which
+// it returns: what the app receives at its redirect URI.
+func Follow(authURL, redirectPrefix string, header http.Header) (string, error) {
+	jar, _ := cookiejar.New(nil)
+	ua := &http.Client{Jar: jar, Timeout: 20 * time.Second, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
+		if strings.HasPrefix(r.URL.String(), redirectPrefix) {
+			return http.ErrUseLastResponse
+		}
+		for k, v := range header {
+			r.Header[k] = v
+		}
+		return nil
+	}}
+	req, err := http.NewRequest(http.MethodGet, authURL, nil)
+	if err != nil {
+		return "", err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := ua.Do(req)
+	if err != nil {
+		return "", err
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if !strings.HasPrefix(loc, redirectPrefix) {
+		return "", fmt.Errorf("oidcop: the user ended at HTTP %d, not the redirect URI", resp.StatusCode)
+	}
+	return loc, nil
 }

@@ -121,6 +121,10 @@ const server = createServer(async (req, res) => {
   try {
     const url = new URL(req.url, conf.issuer);
     if (url.pathname.startsWith('/interaction/')) return await interaction(req, res);
+    if (url.pathname === '/_test/events') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return res.end(JSON.stringify(events));
+    }
     if (url.pathname === '/_test/withdraw' && req.method === 'POST') {
       return await withdraw(req, res, url.searchParams.get('account'));
     }
@@ -133,8 +137,11 @@ const server = createServer(async (req, res) => {
 // Token events, by name only (never a token), so tests can count what the
 // bank did: refreshes (refresh_token.consumed, when rotating), revocations
 // (refresh_token.destroyed), codes redeemed (authorization_code.consumed).
+// They are counted in memory as they fire (before the answer is sent) and
+// served at /_test/events, so a count read after an answer includes it.
+const events = {};
 for (const ev of ['refresh_token.consumed', 'refresh_token.destroyed', 'authorization_code.consumed', 'grant.revoked']) {
-  provider.on(ev, () => console.log(`oidcop event ${ev}`));
+  provider.on(ev, () => { events[ev] = (events[ev] || 0) + 1; console.log(`oidcop event ${ev}`); });
 }
 provider.on('server_error', (_ctx, err) => console.error('oidcop server_error', err));
 server.listen(conf.port, '127.0.0.1', () => console.log(`oidcop listening on ${conf.issuer}`));
