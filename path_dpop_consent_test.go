@@ -141,8 +141,8 @@ func TestConsentDPoPProofRefreshesAStaleToken(t *testing.T) {
 	e := newConsentEnv(t, 3)
 	e.authorize(t, "alice")
 	first := e.mustOK(t, logical.ReadOperation, "token/ob/alice", nil).Data["access_token"].(string)
-	time.Sleep(3 * time.Second) // the backend's clock follows the bank's
-	e.clock.Advance(3 * time.Second)
+	e.clock.Advance(3 * time.Second) // past the token's life; the bank takes proofs dated 3 s ahead
+
 	proof := e.mustOK(t, logical.UpdateOperation, "dpop/ob", map[string]any{"consent": "alice", "htm": "POST", "htu": "https://rs.bank.example/payments"}).Data["dpop"].(string)
 	now := e.mustOK(t, logical.ReadOperation, "token/ob/alice", nil).Data["access_token"].(string)
 	_, _, c := dpopClaimsOf(t, proof)
