@@ -5,12 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bankauth/vault-plugin-secrets-bankauth/internal/oidcop"
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -122,16 +122,11 @@ func TestConsentDPoPProof(t *testing.T) {
 // the status, the body and the DPoP-Nonce the server gave.
 func userinfo(t *testing.T, url, token, proof string) (int, string, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	req.Header.Set("Authorization", "DPoP "+token)
-	req.Header.Set("DPoP", proof)
-	resp, err := http.DefaultClient.Do(req)
+	status, body, nonce, err := oidcop.DPoPGet(url, token, proof)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body), resp.Header.Get("DPoP-Nonce")
+	return status, body, nonce
 }
 
 // TestConsentDPoPProofRefreshesAStaleToken: a proof never binds a token a

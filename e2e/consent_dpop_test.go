@@ -7,13 +7,13 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/bankauth/vault-plugin-secrets-bankauth/internal/oidcop"
 	"github.com/bankauth/vault-plugin-secrets-bankauth/internal/vaulttest"
 )
 
@@ -78,14 +78,9 @@ func TestConsentDPoPProofThroughVault(t *testing.T) {
 // the status, the body and the server's DPoP-Nonce.
 func dpopGet(t *testing.T, url, token, proof string) (int, string, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	req.Header.Set("Authorization", "DPoP "+token)
-	req.Header.Set("DPoP", proof)
-	resp, err := http.DefaultClient.Do(req)
+	status, body, nonce, err := oidcop.DPoPGet(url, token, proof)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body), resp.Header.Get("DPoP-Nonce")
+	return status, body, nonce
 }

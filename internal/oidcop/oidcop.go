@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -263,4 +264,23 @@ func Follow(authURL, redirectPrefix string, header http.Header) (string, error) 
 		return "", fmt.Errorf("oidcop: the user ended at HTTP %d, not the redirect URI", resp.StatusCode)
 	}
 	return loc, nil
+}
+
+// DPoPGet sends GET url with a DPoP-bound access token and its proof, as a
+// resource request does (the server's userinfo endpoint is one), and
+// returns the status, the body and the DPoP-Nonce the server gave.
+func DPoPGet(url, token, proof string) (int, string, string, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return 0, "", "", err
+	}
+	req.Header.Set("Authorization", "DPoP "+token)
+	req.Header.Set("DPoP", proof)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, string(body), resp.Header.Get("DPoP-Nonce"), err
 }
