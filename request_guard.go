@@ -4,8 +4,10 @@ import (
 	"errors"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -87,6 +89,16 @@ func redactEchoes(p *framework.Path, data map[string]any, resp *logical.Response
 		}
 		secrets = appendStrings(secrets, v)
 	}
+	// Messages name fields: a value that is part of a field name the caller
+	// sent is no secret to hide, and hiding it would unname the field.
+	secrets = slices.DeleteFunc(secrets, func(v string) bool {
+		for k := range data {
+			if strings.Contains(k, v) {
+				return true
+			}
+		}
+		return false
+	})
 	if len(secrets) == 0 {
 		return resp, err
 	}
@@ -112,11 +124,13 @@ func redactEchoes(p *framework.Path, data map[string]any, resp *logical.Response
 }
 
 // appendStrings adds every string in v (nested lists and objects included)
-// long enough to redact.
+// long enough to redact: minRedacted characters besides leading and
+// trailing white space (a space and one character would blank out the
+// space before a field's name).
 func appendStrings(out []string, v any) []string {
 	switch t := v.(type) {
 	case string:
-		if len(t) >= minRedacted {
+		if utf8.RuneCountInString(strings.TrimSpace(t)) >= minRedacted {
 			out = append(out, t)
 		}
 	case []any:
